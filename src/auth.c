@@ -1,0 +1,202 @@
+/*
+ * auth.c — libsodium: Argon2id password hashes on a helper thread, random
+ * tokens and their hashes. See auth.h for the threading contract.
+ *
+ * Parameters: crypto_pwhash_str with the INTERACTIVE limits (Argon2id,
+ * ~64 MiB, a few tens of ms here). The hash string records its own
+ * parameters, so raising them later still verifies old hashes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "auth.h"
+#include "log.h"
+#include "net.h"
+
+static pthread_t       helper;
+static pthread_mutex_t qlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  qcond = PTHREAD_COND_INITIALIZER;
+static struct auth_job *qhead, *qtail;
+static int             stopping, running;
+static int             result_pipe[2] = { -1, -1 };
+static struct watch   *result_watch;
+static struct loop    *auth_loop;
+
+static void
+run_job(struct auth_job *j)
+{
+	size_t n = strlen(j->password);
+
+	if (j->kind == AUTH_HASH) {
+		j->ok = crypto_pwhash_str(j->hash, j->password, n,
+		    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+		    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0;
+	} else {
+		j->ok = crypto_pwhash_str_verify(j->hash, j->password, n) == 0;
+	}
+	sodium_memzero(j->password, sizeof j->password);
+}
+
+static void *
+helper_main(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		struct auth_job *j;
+
+		pthread_mutex_lock(&qlock);
+		while (qhead == NULL && !stopping)
+			pthread_cond_wait(&qcond, &qlock);
+		if (stopping) {
+			pthread_mutex_unlock(&qlock);
+			return NULL;
+		}
+		j = qhead;
+		qhead = j->next;
+		if (qhead == NULL)
+			qtail = NULL;
+		pthread_mutex_unlock(&qlock);
+
+		run_job(j);
+		/* A pointer is smaller than PIPE_BUF, so the write is atomic;
+		 * the pipe is blocking on this end: if the loop is slow to
+		 * drain it, the helper waits, which is the back-pressure. */
+		while (write(result_pipe[1], &j, sizeof j) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* Loop thread: finished jobs arrive as pointers through the pipe. */
+static void
+on_results(int fd, void *ud)
+{
+	struct auth_job *jobs[64];
+	ssize_t n;
+	size_t i;
+
+	(void)ud;
+	while ((n = read(fd, jobs, sizeof jobs)) > 0)
+		for (i = 0; i < (size_t)n / sizeof jobs[0]; i++)
+			jobs[i]->done(jobs[i]);
+}
+
+int
+auth_start(struct loop *l, char *err, size_t errlen)
+{
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialise");
+		return -1;
+	}
+	if (pipe2(result_pipe, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	/* Only the read end is non-blocking (the loop side). */
+	fcntl(result_pipe[0], F_SETFL, O_NONBLOCK);
+	auth_loop = l;
+	result_watch = loop_watch(l, result_pipe[0], on_results, NULL);
+	stopping = 0;
+	if (pthread_create(&helper, NULL, helper_main, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the hashing thread");
+		return -1;
+	}
+	running = 1;
+	return 0;
+}
+
+/*
+ * Stop the helper and finish every job still outstanding: finished ones
+ * waiting in the pipe and queued ones not yet run (those with ok = 0), so
+ * each job's done() runs exactly once and its owner can free it. Call
+ * after loop_free(): the clients are gone by then, so done() only frees.
+ */
+void
+auth_stop(void)
+{
+	struct auth_job *j, *next;
+
+	if (running) {
+		pthread_mutex_lock(&qlock);
+		stopping = 1;
+		pthread_cond_signal(&qcond);
+		pthread_mutex_unlock(&qlock);
+		pthread_join(helper, NULL);
+		running = 0;
+	}
+	if (result_pipe[0] >= 0) {
+		on_results(result_pipe[0], NULL);
+		close(result_pipe[0]);
+		close(result_pipe[1]);
+		result_pipe[0] = result_pipe[1] = -1;
+	}
+	for (j = qhead; j; j = next) {
+		next = j->next;
+		sodium_memzero(j->password, sizeof j->password);
+		j->ok = 0;
+		j->done(j);
+	}
+	qhead = qtail = NULL;
+	result_watch = NULL;	/* freed with its loop */
+}
+
+void
+auth_submit(struct auth_job *j)
+{
+	j->next = NULL;
+	j->ok = 0;
+	pthread_mutex_lock(&qlock);
+	if (qtail)
+		qtail->next = j;
+	else
+		qhead = j;
+	qtail = j;
+	pthread_cond_signal(&qcond);
+	pthread_mutex_unlock(&qlock);
+}
+
+int
+auth_hash_now(const char *password, char out[CHAT_MAX_PWHASH + 1])
+{
+	_Static_assert(crypto_pwhash_STRBYTES <= CHAT_MAX_PWHASH + 1,
+	    "hash strings must fit CHAT_MAX_PWHASH");
+	return crypto_pwhash_str(out, password, strlen(password),
+	    crypto_pwhash_OPSLIMIT_INTERACTIVE,
+	    crypto_pwhash_MEMLIMIT_INTERACTIVE) == 0 ? 0 : -1;
+}
+
+void
+auth_token_new(uint8_t token[CHAT_TOKEN_BYTES])
+{
+	randombytes_buf(token, CHAT_TOKEN_BYTES);
+}
+
+void
+auth_token_hash(const uint8_t token[CHAT_TOKEN_BYTES], uint8_t out[32])
+{
+	crypto_generichash(out, 32, token, CHAT_TOKEN_BYTES, NULL, 0);
+}
+
+int
+auth_equal(const void *a, const void *b, size_t n)
+{
+	return sodium_memcmp(a, b, n) == 0;
+}
+
+uint64_t
+auth_random_u64(void)
+{
+	uint64_t v;
+
+	randombytes_buf(&v, sizeof v);
+	return v;
+}
+
+void
+auth_wipe(void *p, size_t n)
+{
+	sodium_memzero(p, n);
+}

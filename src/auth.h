@@ -1,0 +1,59 @@
+/*
+ * auth.h — passwords, tokens and the password-hashing helper thread.
+ *
+ * Argon2id hashing and verification take tens of milliseconds, far too long
+ * for the poll() loop, so they run on one helper thread. The loop submits a
+ * job; the thread computes and writes the job's pointer into a pipe that
+ * the loop watches; the loop then runs job->done on its own thread. The
+ * helper touches only the fields marked (helper) below, so no state is
+ * shared beyond the queue itself.
+ *
+ * Only src/auth.c includes sodium.h.
+ */
+#ifndef CHATD_AUTH_H
+#define CHATD_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "wire.h"
+
+struct loop;
+
+enum auth_kind { AUTH_HASH, AUTH_VERIFY };
+
+struct auth_job {
+	enum auth_kind kind;
+	char password[CHAT_MAX_PASSWORD + 1];	/* wiped after use (helper) */
+	char hash[CHAT_MAX_PWHASH + 1];		/* in for VERIFY, out for HASH */
+	int  ok;				/* result (helper) */
+	/* Runs on the loop thread when the job is finished. */
+	void (*done)(struct auth_job *j);
+	void *ud;				/* the caller's context */
+	struct auth_job *next;			/* queue link, and caller lists */
+};
+
+/* sodium_init and the helper thread; the result pipe is watched by l.
+ * Returns 0 or -1 (err filled). */
+int  auth_start(struct loop *l, char *err, size_t errlen);
+/* Join the helper and run done() of every outstanding job (unfinished ones
+ * with ok = 0). Call after loop_free(), which frees the pipe's watch. */
+void auth_stop(void);
+/* Queue a job; the caller owns it until done() runs. */
+void auth_submit(struct auth_job *j);
+
+/* Hash a password on the calling thread (start-up only: it blocks for the
+ * length of one Argon2id run). 0 or -1. */
+int  auth_hash_now(const char *password, char out[CHAT_MAX_PWHASH + 1]);
+
+/* 32 random bytes. */
+void auth_token_new(uint8_t token[CHAT_TOKEN_BYTES]);
+/* What the store keeps instead of the token: BLAKE2b-256(token). */
+void auth_token_hash(const uint8_t token[CHAT_TOKEN_BYTES], uint8_t out[32]);
+/* Constant-time comparison. */
+int  auth_equal(const void *a, const void *b, size_t n);
+/* A random u64 (ballots, client ids). */
+uint64_t auth_random_u64(void);
+/* Zero memory in a way the compiler keeps. */
+void auth_wipe(void *p, size_t n);
+
+#endif

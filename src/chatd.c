@@ -1,0 +1,163 @@
+/*
+ * chatd.c — one replica: options, configuration, and wiring the modules
+ * together. Nothing here decides anything about chat or replication.
+ *
+ *   chatd -c replicas.conf -i ID [-d DATADIR] [-v|-q]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "server.h"
+#include "store.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: chatd -c FILE -i ID [-d DATADIR] [-v | -q]\n"
+	    "       chatd --version | -h\n"
+	    "\n"
+	    "  -c, --config FILE   replica list and settings (replicas.conf)\n"
+	    "  -i, --id ID         which replica of FILE this process is\n"
+	    "  -d, --data DIR      data directory (default: DATA_DIR/replica-ID,\n"
+	    "                      DATA_DIR being the data_dir setting)\n"
+	    "  -v, --verbose       log requests too (debug level)\n"
+	    "  -q, --quiet         log warnings and errors only\n"
+	    "  -h, --help          this text\n"
+	    "      --version       print the version\n");
+}
+
+static void
+on_stop_signal(int signo, void *ud)
+{
+	log_info("%s: shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
+	loop_stop(ud);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config",  required_argument, NULL, 'c' },
+		{ "id",      required_argument, NULL, 'i' },
+		{ "data",    required_argument, NULL, 'd' },
+		{ "verbose", no_argument,       NULL, 'v' },
+		{ "quiet",   no_argument,       NULL, 'q' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ "version", no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conf_path = NULL, *data_dir = NULL;
+	char datadir_buf[CONFIG_MAX_PATH + 32], err[512], tag[16];
+	enum log_level level = LOG_INFO;
+	const struct replica_addr *self;
+	static struct config cfg;
+	static struct server srv;
+	struct store *st;
+	struct loop *l;
+	unsigned long id = 0;
+	char *end;
+	int opt, rc;
+
+	while ((opt = getopt_long(argc, argv, "c:i:d:vqh", longopts,
+	    NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'i':
+			errno = 0;
+			id = strtoul(optarg, &end, 10);
+			if (errno || *end || end == optarg || id == 0 ||
+			    id > 65535) {
+				fprintf(stderr, "chatd: bad replica id '%s'\n",
+				    optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			data_dir = optarg;
+			break;
+		case 'v':
+			level = LOG_DEBUG;
+			break;
+		case 'q':
+			level = LOG_WARN;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("chatd %s\n", CHATD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || conf_path == NULL || id == 0) {
+		if (optind != argc)
+			fprintf(stderr, "chatd: unexpected argument '%s'\n",
+			    argv[optind]);
+		else
+			fprintf(stderr, "chatd: -c FILE and -i ID are required\n");
+		usage(stderr);
+		return 2;
+	}
+	if (config_load(&cfg, conf_path, err, sizeof err) < 0) {
+		fprintf(stderr, "chatd: %s\n", err);
+		return 1;
+	}
+	self = config_replica(&cfg, (uint32_t)id);
+	if (self == NULL) {
+		fprintf(stderr, "chatd: %s: no replica %lu\n", conf_path, id);
+		return 1;
+	}
+	snprintf(tag, sizeof tag, "r%lu", id);
+	log_init(tag, level);
+	if (data_dir == NULL) {
+		snprintf(datadir_buf, sizeof datadir_buf, "%s/replica-%lu",
+		    cfg.data_dir, id);
+		data_dir = datadir_buf;
+	}
+
+	st = store_open(data_dir, (int)cfg.sync_full, err, sizeof err);
+	if (st == NULL) {
+		log_error("cannot open the store in %s: %s", data_dir, err);
+		return 1;
+	}
+	l = loop_new();
+	if (auth_start(l, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (server_init(&srv, &cfg, self, l, st, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (auth_hash_now("not a password of anyone", srv.dummy_hash) < 0) {
+		log_error("password hashing does not work");
+		return 1;
+	}
+	loop_on_signal(l, SIGINT, on_stop_signal, l);
+	loop_on_signal(l, SIGTERM, on_stop_signal, l);
+	log_info("replica %lu ready (data in %s)", id, data_dir);
+
+	rc = loop_run(l);
+	server_shutdown(&srv);
+	loop_free(l);		/* closes every client */
+	auth_stop();		/* then finishes their orphaned jobs */
+	store_close(st);
+	if (srv.fatal)
+		return 1;
+	log_info("stopped");
+	return rc < 0 ? 1 : 0;
+}

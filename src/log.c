@@ -1,0 +1,66 @@
+/*
+ * log.c — see log.h. The whole line is formatted first and written with
+ * one write(2), so lines from the replicas of `make run` never interleave
+ * mid-line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "log.h"
+
+static char log_tag[32] = "chatd";
+static enum log_level log_level = LOG_INFO;
+
+static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+void
+log_init(const char *tag, enum log_level level)
+{
+	snprintf(log_tag, sizeof log_tag, "%s", tag);
+	log_level = level;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_level = level;
+}
+
+int
+log_enabled(enum log_level level)
+{
+	return level <= log_level;
+}
+
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	size_t n;
+	int k;
+
+	if (!log_enabled(level))
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+	k = snprintf(line + n, sizeof line - n, ".%03ldZ %s %s ",
+	    ts.tv_nsec / 1000000, log_tag, level_names[level]);
+	if (k > 0)
+		n += (size_t)k;
+	va_start(ap, fmt);
+	k = vsnprintf(line + n, sizeof line - n, fmt, ap);
+	va_end(ap);
+	if (k < 0)
+		k = 0;
+	n += (size_t)k;
+	if (n > sizeof line - 2)
+		n = sizeof line - 2;	/* truncated: keep the newline */
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, n);
+}

@@ -1,0 +1,820 @@
+/*
+ * server.c — the client port of one replica: connection life cycle, the
+ * checks every request passes before its handler (dispatch), sessions and
+ * the online map, and the write path with group commit (see server.h).
+ *
+ * Dispatch order for each frame, so a handler only ever sees a valid,
+ * permitted request:
+ *   1. before HELLO: only HELLO (else ERROR HELLO_FIRST and close);
+ *   2. opcode known (UNKNOWN_OPCODE), a client request (WRONG_PORT);
+ *   3. non-zero request id; requests in flight under the limit;
+ *   4. payload decodes against the table (BAD_FIELD / TOO_LONG / ...);
+ *   5. not WIRE_F_ANY: this replica is the primary (else NO_PRIMARY /
+ *      REDIRECT);
+ *   6. WIRE_F_AUTH: a live session (NOT_LOGGED_IN / BAD_TOKEN);
+ *   7. WIRE_F_MUTATES: a retried (client_id, seq) gets its stored reply;
+ *   8. the handler, from a table generated from wire.def.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "server.h"
+
+/* Slide a session's expiry at most this often (a record each time). */
+#define SESSION_TOUCH_MS (60u * 1000u)
+
+const char *
+role_name(enum role r)
+{
+	switch (r) {
+	case ROLE_STARTING:	return "starting";
+	case ROLE_PRIMARY:	return "primary";
+	case ROLE_BACKUP:	return "backup";
+	case ROLE_ELECTING:	return "electing";
+	case ROLE_WAITING:	return "waiting";
+	}
+	return "unknown";
+}
+
+uint64_t
+server_now(const struct server *s)
+{
+	return s->now;
+}
+
+int
+username_valid(const char *name)
+{
+	size_t n = strlen(name);
+	size_t i;
+
+	if (n < 1 || n > CHAT_MAX_USERNAME)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' ||
+		    ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL) {
+		log_error("out of memory");
+		abort();
+	}
+	return p;
+}
+
+/* ---- the online map ----------------------------------------------------- */
+
+static struct client **
+online_bucket(struct server *s, uint64_t uid)
+{
+	return &s->online[(uid * 0x9E3779B97F4A7C15ull) >> 52 &
+	    (ONLINE_BUCKETS - 1)];
+}
+
+struct client *
+online_next(struct client *c, uint64_t uid)
+{
+	for (c = c->online_next; c; c = c->online_next)
+		if (c->uid == uid)
+			return c;
+	return NULL;
+}
+
+struct client *
+online_first(struct server *s, uint64_t uid)
+{
+	struct client *c = *online_bucket(s, uid);
+
+	if (c == NULL || c->uid == uid)
+		return c;
+	return online_next(c, uid);
+}
+
+int
+user_online(struct server *s, uint64_t uid)
+{
+	return online_first(s, uid) != NULL;
+}
+
+void
+client_login(struct client *c, uint64_t uid, const char *username,
+	     const uint8_t token_hash[32], uint64_t expires_at)
+{
+	struct client **b;
+
+	if (c->uid)
+		client_logout(c);
+	c->uid = uid;
+	snprintf(c->username, sizeof c->username, "%s", username);
+	memcpy(c->token_hash, token_hash, 32);
+	c->expires_at = expires_at;
+	b = online_bucket(c->srv, uid);
+	c->online_next = *b;
+	*b = c;
+}
+
+void
+client_logout(struct client *c)
+{
+	struct client **pp;
+
+	if (c->uid == 0)
+		return;
+	for (pp = online_bucket(c->srv, c->uid); *pp; pp = &(*pp)->online_next)
+		if (*pp == c) {
+			*pp = c->online_next;
+			break;
+		}
+	c->online_next = NULL;
+	c->uid = 0;
+	c->username[0] = '\0';
+	auth_wipe(c->token_hash, sizeof c->token_hash);
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static struct pending *
+pending_append(struct server *s)
+{
+	struct pending *p = xcalloc(1, sizeof *p);
+
+	buf_init(&p->reply);
+	buf_init(&p->payload);
+	if (s->pending_tail)
+		s->pending_tail->next = p;
+	else
+		s->pending = p;
+	s->pending_tail = p;
+	return p;
+}
+
+static void
+pending_free(struct pending *p)
+{
+	auth_wipe(p->reply.data, p->reply.cap);	/* may hold a token */
+	buf_free(&p->reply);
+	buf_free(&p->payload);
+	free(p);
+}
+
+/* Write one frame with an encoded payload straight to the connection. */
+static void
+send_now(struct client *c, uint16_t op, uint32_t request_id,
+	 const uint8_t *payload, size_t len)
+{
+	struct buf *out = conn_outbuf(c->conn);
+	uint8_t *h = buf_reserve(out, WIRE_HEADER_SIZE + len);
+
+	put_be16(h, WIRE_MAGIC);
+	h[2] = WIRE_VERSION_MAX;
+	h[3] = 0;
+	put_be16(h + 4, op);
+	put_be32(h + 6, request_id);
+	put_be32(h + 10, (uint32_t)len);
+	if (len)
+		memcpy(h + WIRE_HEADER_SIZE, payload, len);
+	out->len += WIRE_HEADER_SIZE + len;
+	conn_sent(c->conn);
+	if (request_id && c->inflight)
+		c->inflight--;
+}
+
+/* Queue a reply to leave after the writes pending now have committed. */
+static void
+queue_reply(struct client *c, uint16_t op, uint32_t request_id,
+	    const uint8_t *payload, size_t len)
+{
+	struct pending *p = pending_append(c->srv);
+
+	p->client = c;
+	p->request_id = request_id;
+	p->reply_op = op;
+	buf_append(&p->reply, payload, len);
+	c->npending++;
+}
+
+void
+client_send_encoded(struct client *c, uint16_t op, uint32_t request_id,
+		    const uint8_t *payload, size_t len)
+{
+	if (conn_is_closing(c->conn))
+		return;
+	if (request_id != 0 && c->npending > 0)
+		queue_reply(c, op, request_id, payload, len);
+	else
+		send_now(c, op, request_id, payload, len);
+}
+
+void
+client_send(struct client *c, uint16_t op, uint32_t request_id,
+	    const void *msg)
+{
+	struct buf *b = &c->srv->scratch_reply;
+
+	buf_reset(b);
+	wire_encode_payload(b, &wire_op(op)->body, msg);
+	client_send_encoded(c, op, request_id, buf_head(b), buf_pending(b));
+}
+
+void
+client_error(struct client *c, uint32_t request_id, uint16_t code,
+	     uint16_t about_op, const char *fmt, ...)
+{
+	struct wire_ERROR e;
+	va_list ap;
+	size_t n;
+
+	memset(&e, 0, sizeof e);
+	e.code = code;
+	e.about_op = about_op;
+	va_start(ap, fmt);
+	vsnprintf(e.text, sizeof e.text, fmt, ap);
+	va_end(ap);
+	n = strlen(e.text);
+	while (n > 0 && !wire_utf8_valid((const uint8_t *)e.text, n))
+		e.text[--n] = '\0';
+	log_debug("client %llu: %s -> %s: %s", (unsigned long long)c->serial,
+	    wire_op_name(about_op), wire_err_name(code), e.text);
+	client_send(c, WIRE_OP_ERROR, request_id, &e);
+}
+
+/* ---- the write path ------------------------------------------------------ */
+
+/* A storage failure: nothing of this turn can be acknowledged. */
+static void
+storage_failed(struct server *s, const char *what)
+{
+	struct pending *p, *next;
+
+	log_error("storage failure (%s): refusing all writes and stopping", what);
+	store_rollback(s->store);
+	for (p = s->pending; p; p = next) {
+		next = p->next;
+		pending_free(p);
+	}
+	s->pending = s->pending_tail = NULL;
+	s->fatal = 1;
+	loop_stop(s->loop);
+}
+
+int
+server_write_encoded(struct client *c, uint32_t request_id,
+		     const struct mut *m, uint64_t uid, uint16_t rec_type,
+		     const struct buf *payload, uint16_t reply_op,
+		     const struct buf *reply, int store_result)
+{
+	struct server *s = c->srv;
+	struct wire_item_RECORD r;
+	struct pending *p;
+	uint64_t last_epoch, last_lsn;
+
+	if (s->fatal)
+		return -1;
+	if (!store_in_txn(s->store) && store_begin(s->store) < 0) {
+		storage_failed(s, "begin");
+		return -1;
+	}
+	store_last(s->store, &last_epoch, &last_lsn);
+	memset(&r, 0, sizeof r);
+	r.epoch = s->epoch;
+	r.lsn = last_lsn + 1;
+	r.type = rec_type;
+	r.client_id = m ? m->client_id : 0;
+	r.seq = m ? m->seq : 0;
+	r.at = server_now(s);
+	r.payload.ptr = buf_head(payload);
+	r.payload.len = (uint32_t)buf_pending(payload);
+	if (reply && store_result) {
+		r.reply_op = reply_op;
+		r.reply.ptr = buf_head(reply);
+		r.reply.len = (uint32_t)buf_pending(reply);
+	}
+	if (store_apply(s->store, &r) < 0) {
+		storage_failed(s, wire_op_name(rec_type));
+		return -1;
+	}
+	p = pending_append(s);
+	p->lsn = r.lsn;
+	p->at = r.at;
+	p->type = rec_type;
+	p->uid = uid;
+	buf_append(&p->payload, r.payload.ptr, r.payload.len);
+	if (reply && request_id) {
+		p->client = c;
+		p->request_id = request_id;
+		p->reply_op = reply_op;
+		buf_append(&p->reply, buf_head(reply), buf_pending(reply));
+		c->npending++;
+	}
+	return 0;
+}
+
+int
+server_write(struct client *c, uint32_t request_id, const struct mut *m,
+	     uint64_t uid, uint16_t rec_type, const void *rec,
+	     uint16_t reply_op, const void *reply)
+{
+	struct server *s = c->srv;
+
+	buf_reset(&s->scratch);
+	wire_encode_payload(&s->scratch, &wire_op(rec_type)->body, rec);
+	buf_reset(&s->scratch_reply);
+	if (reply)
+		wire_encode_payload(&s->scratch_reply, &wire_op(reply_op)->body,
+		    reply);
+	return server_write_encoded(c, request_id, m, uid, rec_type,
+	    &s->scratch, reply_op, reply ? &s->scratch_reply : NULL, 1);
+}
+
+void
+server_commit(struct server *s)
+{
+	struct pending *p, *next;
+
+	if (store_in_txn(s->store) && store_commit(s->store) < 0) {
+		storage_failed(s, "commit");
+		return;
+	}
+	/* Detach the list first: effects may queue new replies. */
+	p = s->pending;
+	s->pending = s->pending_tail = NULL;
+	for (; p; p = next) {
+		next = p->next;
+		if (p->client) {
+			p->client->npending--;
+			if (p->request_id)
+				send_now(p->client, p->reply_op, p->request_id,
+				    buf_head(&p->reply), buf_pending(&p->reply));
+		}
+		if (p->lsn)
+			push_effects(s, p);
+		pending_free(p);
+	}
+}
+
+static void
+before_sleep(void *ud)
+{
+	struct server *s = ud;
+
+	if (s->pending || store_in_txn(s->store))
+		server_commit(s);
+}
+
+/* ---- password jobs -------------------------------------------------------- */
+
+void
+client_job_start(struct client *c, struct auth_job *j)
+{
+	j->ud = c;
+	c->job = j;
+	conn_pause_input(c->conn, 1);
+	auth_submit(j);
+}
+
+struct client *
+client_job_finish(struct auth_job *j)
+{
+	struct client *c = j->ud;
+
+	if (c) {
+		c->srv->now = wall_ms();
+		c->job = NULL;
+		conn_pause_input(c->conn, 0);
+	}
+	return c;
+}
+
+/* ---- dispatch -------------------------------------------------------------- */
+
+typedef void handler_fn(struct client *c, uint32_t request_id,
+			const void *req);
+
+/* Thunks give every handler one signature without casting function
+ * pointers (calling through a mismatched type is undefined). */
+#define THUNK_WIRE_DIR_REQUEST(NAME) \
+	static void thunk_##NAME(struct client *c, uint32_t rid, \
+				 const void *req) \
+	{ handle_##NAME(c, rid, (const struct wire_##NAME *)req); }
+#define THUNK_WIRE_DIR_ANY(NAME)
+#define THUNK_WIRE_DIR_RESPONSE(NAME)
+#define THUNK_WIRE_DIR_PUSH(NAME)
+#define THUNK_WIRE_DIR_PEER(NAME)
+#define THUNK_WIRE_DIR_LOG(NAME)
+#define THUNK(NAME, num, port, dir, flags, doc) THUNK_##dir(NAME)
+WIRE_OPS(THUNK)
+
+#define SLOT_WIRE_DIR_REQUEST(NAME) [WIRE_OP_##NAME & 0xFF] = thunk_##NAME,
+#define SLOT_WIRE_DIR_ANY(NAME)
+#define SLOT_WIRE_DIR_RESPONSE(NAME)
+#define SLOT_WIRE_DIR_PUSH(NAME)
+#define SLOT_WIRE_DIR_PEER(NAME)
+#define SLOT_WIRE_DIR_LOG(NAME)
+#define SLOT(NAME, num, port, dir, flags, doc) SLOT_##dir(NAME)
+/* Client requests are 0x01xx; indexed by the low byte. */
+static handler_fn *const handlers[256] = { WIRE_OPS(SLOT) };
+
+/* Large enough for the decoded form of any opcode. */
+union any_msg {
+#define ANY_MEMBER(NAME, num, port, dir, flags, doc) struct wire_##NAME NAME;
+	WIRE_OPS(ANY_MEMBER)
+};
+
+static uint64_t
+u64_field(const struct wire_opdesc *d, const void *msg, unsigned i)
+{
+	uint64_t v;
+
+	memcpy(&v, (const unsigned char *)msg + d->body.fields[i].offset,
+	    sizeof v);
+	return v;
+}
+
+static void
+hello_timeout(void *ud)
+{
+	struct client *c = ud;
+
+	c->hello_timer = NULL;
+	client_error(c, 0, WIRE_E_TIMEOUT, 0, "no HELLO within %u ms",
+	    c->srv->cfg->hello_timeout_ms);
+	conn_close(c->conn, "no HELLO in time", 1);
+}
+
+static void
+on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
+{
+	struct wire_decode_error err;
+	struct wire_HELLO in, out;
+	unsigned lo, hi;
+
+	if (h->opcode != WIRE_OP_HELLO) {
+		client_error(c, h->request_id, WIRE_E_HELLO_FIRST, h->opcode,
+		    "HELLO must be the first frame");
+		conn_close(c->conn, "no HELLO first", 1);
+		return;
+	}
+	if (wire_decode(wire_op(WIRE_OP_HELLO), payload, h->length, &in,
+	    &err) < 0) {
+		client_error(c, h->request_id, err.code, h->opcode, "%s",
+		    err.text);
+		conn_close(c->conn, "bad HELLO", 1);
+		return;
+	}
+	lo = in.version_min > WIRE_VERSION_MIN ? in.version_min : WIRE_VERSION_MIN;
+	hi = in.version_max < WIRE_VERSION_MAX ? in.version_max : WIRE_VERSION_MAX;
+	if (lo > hi) {
+		client_error(c, h->request_id, WIRE_E_BAD_VERSION, h->opcode,
+		    "no common version: we speak %d-%d", WIRE_VERSION_MIN,
+		    WIRE_VERSION_MAX);
+		conn_close(c->conn, "no common version", 1);
+		return;
+	}
+	memset(&out, 0, sizeof out);
+	out.version_min = out.version_max = (uint8_t)hi;
+	out.kind = 2;
+	out.replica_id = c->srv->self->id;
+	snprintf(out.software, sizeof out.software, "chatd %s", CHATD_VERSION);
+	client_send(c, WIRE_OP_HELLO, h->request_id, &out);
+	c->hello_done = 1;
+	if (c->hello_timer) {
+		timer_cancel(c->srv->loop, c->hello_timer);
+		c->hello_timer = NULL;
+	}
+}
+
+int
+server_retry_answer(struct client *c, uint32_t rid, const struct mut *m)
+{
+	struct server *s = c->srv;
+	struct buf *reply = &s->scratch_reply;
+	uint16_t reply_op;
+	int rc = store_request_find(s->store, m->client_id, m->seq, &reply_op,
+	    reply);
+
+	if (rc < 0) {
+		client_error(c, rid, WIRE_E_INTERNAL, 0, "storage error");
+		return 1;
+	}
+	if (rc != 0 || reply_op == 0)
+		return 0;	/* new, or a LOGIN (no stored reply): run it */
+	log_debug("client %llu: retry of seq %llu answered from the stored "
+	    "result", (unsigned long long)c->serial,
+	    (unsigned long long)m->seq);
+	/* The result may not be committed yet. */
+	if (store_in_txn(s->store))
+		queue_reply(c, reply_op, rid, buf_head(reply), buf_pending(reply));
+	else
+		client_send_encoded(c, reply_op, rid, buf_head(reply),
+		    buf_pending(reply));
+	return 1;
+}
+
+/* Steps 5-7 of the dispatch order (primary first: a backup redirects even
+ * a connection that has no session yet); returns 1 if the request was answered. */
+static int
+check_session_and_retry(struct client *c, const struct wire_opdesc *d,
+			uint32_t rid, const void *msg)
+{
+	struct server *s = c->srv;
+	uint64_t now = server_now(s);
+
+	if (!(d->flags & WIRE_F_ANY) && s->role != ROLE_PRIMARY) {
+		struct wire_NO_PRIMARY np;
+		memset(&np, 0, sizeof np);
+		np.retry_ms = 100;
+		snprintf(np.reason, sizeof np.reason, "replica %u is %s",
+		    s->self->id, role_name(s->role));
+		client_send(c, WIRE_OP_NO_PRIMARY, rid, &np);
+		return 1;
+	}
+	if (d->flags & WIRE_F_AUTH) {
+		if (c->uid == 0) {
+			client_error(c, rid, WIRE_E_NOT_LOGGED_IN, d->opcode,
+			    "log in first");
+			return 1;
+		}
+		if (now >= c->expires_at) {
+			/* Another connection may have slid the expiry. */
+			struct store_session ss;
+			if (store_session_find(s->store, c->token_hash, &ss) != 0 ||
+			    now >= ss.expires_at) {
+				client_logout(c);
+				client_error(c, rid, WIRE_E_BAD_TOKEN, d->opcode,
+				    "session expired; log in again");
+				return 1;
+			}
+			c->expires_at = ss.expires_at;
+		}
+	}
+	if (s->fatal) {
+		client_error(c, rid, WIRE_E_INTERNAL, d->opcode,
+		    "replica stopping after a storage failure");
+		return 1;
+	}
+	if (d->flags & WIRE_F_MUTATES) {
+		struct mut m = { u64_field(d, msg, 0), u64_field(d, msg, 1) };
+
+		if (server_retry_answer(c, rid, &m))
+			return 1;
+	}
+	/* Slide the session's expiry, at most once a minute. */
+	if (c->uid && c->expires_at < now + s->cfg->session_ttl_s * 1000ull -
+	    SESSION_TOUCH_MS) {
+		struct wire_R_SESSION_TOUCH t;
+		memset(&t, 0, sizeof t);
+		t.token_hash.ptr = c->token_hash;
+		t.token_hash.len = 32;
+		t.expires_at = now + s->cfg->session_ttl_s * 1000ull;
+		if (server_write(c, 0, NULL, c->uid, WIRE_OP_R_SESSION_TOUCH,
+		    &t, 0, NULL) == 0)
+			c->expires_at = t.expires_at;
+	}
+	return 0;
+}
+
+static void
+on_client_frame(struct conn *conn, const struct wire_header *h,
+		const uint8_t *payload)
+{
+	struct client *c = conn_data(conn);
+	const struct wire_opdesc *d;
+	struct wire_decode_error err;
+	union any_msg msg;
+	handler_fn *fn;
+
+	c->srv->now = wall_ms();
+	if (!c->hello_done) {
+		on_hello(c, h, payload);
+		return;
+	}
+	d = wire_op(h->opcode);
+	if (d == NULL) {
+		client_error(c, h->request_id, WIRE_E_UNKNOWN_OPCODE, h->opcode,
+		    "unknown opcode 0x%04x", h->opcode);
+		return;
+	}
+	if (h->opcode == WIRE_OP_PONG || h->opcode == WIRE_OP_ERROR)
+		return;		/* nothing to answer */
+	if (h->opcode == WIRE_OP_HELLO) {
+		client_error(c, h->request_id, WIRE_E_BAD_REQUEST, h->opcode,
+		    "HELLO was already done");
+		return;
+	}
+	if (h->opcode != WIRE_OP_PING && (d->port != WIRE_PORT_CLIENT ||
+	    d->dir != WIRE_DIR_REQUEST)) {
+		client_error(c, h->request_id, WIRE_E_WRONG_PORT, h->opcode,
+		    "%s is not a request on the client port", d->name);
+		return;
+	}
+	if (h->request_id == 0) {
+		client_error(c, 0, WIRE_E_BAD_REQUEST, h->opcode,
+		    "request id 0 is reserved for pushes");
+		return;
+	}
+	if (c->inflight >= c->srv->cfg->max_inflight) {
+		c->inflight++;	/* the error answers it */
+		client_error(c, h->request_id, WIRE_E_TOO_MANY_REQUESTS,
+		    h->opcode, "more than %u requests in flight",
+		    c->srv->cfg->max_inflight);
+		return;
+	}
+	c->inflight++;
+	if (wire_decode(d, payload, h->length, &msg, &err) < 0) {
+		client_error(c, h->request_id, err.code, h->opcode, "%s",
+		    err.text);
+		return;
+	}
+	if (h->opcode == WIRE_OP_PING) {
+		client_send(c, WIRE_OP_PONG, h->request_id, &msg.PING);
+		return;
+	}
+	if (check_session_and_retry(c, d, h->request_id, &msg))
+		return;
+	fn = handlers[h->opcode & 0xFF];
+	log_debug("client %llu: %s", (unsigned long long)c->serial, d->name);
+	fn(c, h->request_id, &msg);
+}
+
+static void
+on_client_accept(struct conn *conn)
+{
+	struct server *s = conn_data(conn);
+	struct client *c;
+
+	if (s->nclients >= s->cfg->max_clients) {
+		struct buf *out = conn_outbuf(conn);
+		wire_encode_error(out, 0, WIRE_E_SERVER_FULL, 0,
+		    "server full (%u connections)", s->cfg->max_clients);
+		conn_sent(conn);
+		conn_set_data(conn, NULL);
+		conn_close(conn, "server full", 1);
+		return;
+	}
+	c = xcalloc(1, sizeof *c);
+	c->srv = s;
+	c->conn = conn;
+	c->serial = ++s->next_serial;
+	conn_set_data(conn, c);
+	conn_set_output_cap(conn, (size_t)s->cfg->max_output_kb * 1024);
+	c->hello_timer = timer_add(s->loop, s->cfg->hello_timeout_ms,
+	    hello_timeout, c);
+	c->next = s->clients;
+	if (s->clients)
+		s->clients->prev = c;
+	s->clients = c;
+	s->nclients++;
+	log_debug("client %llu connected from %s", (unsigned long long)c->serial,
+	    conn_peer(conn));
+}
+
+static void
+on_client_close(struct conn *conn, const char *reason)
+{
+	struct client *c = conn_data(conn);
+	struct server *s;
+	struct pending *p;
+
+	if (c == NULL)
+		return;		/* refused at accept */
+	s = c->srv;
+	log_debug("client %llu closed: %s", (unsigned long long)c->serial, reason);
+	if (c->hello_timer)
+		timer_cancel(s->loop, c->hello_timer);
+	if (c->job)
+		c->job->ud = NULL;	/* the job finishes without us */
+	for (p = s->pending; p && c->npending; p = p->next)
+		if (p->client == c) {
+			p->client = NULL;
+			c->npending--;
+		}
+	client_logout(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nclients--;
+	free(c);
+}
+
+static const struct conn_ops client_ops = {
+	.on_accept = on_client_accept,
+	.on_frame = on_client_frame,
+	.on_close = on_client_close,
+};
+
+/* ---- the internal port ------------------------------------------------------ */
+
+/* Until replication lands, the internal port only says so. */
+static void
+on_peer_frame(struct conn *conn, const struct wire_header *h,
+	      const uint8_t *payload)
+{
+	(void)payload;
+	wire_encode_error(conn_outbuf(conn), h->request_id, WIRE_E_BAD_REQUEST,
+	    h->opcode, "replication is not available in this version");
+	conn_sent(conn);
+	conn_close(conn, "internal port not served yet", 1);
+}
+
+static void
+on_peer_close(struct conn *conn, const char *reason)
+{
+	(void)conn;
+	log_debug("internal connection closed: %s", reason);
+}
+
+static const struct conn_ops peer_ops = {
+	.on_frame = on_peer_frame,
+	.on_close = on_peer_close,
+};
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+int
+server_init(struct server *s, const struct config *cfg,
+	    const struct replica_addr *self, struct loop *l, struct store *st,
+	    char *err, size_t errlen)
+{
+	uint64_t last_epoch, last_lsn, epoch = 0;
+
+	memset(s, 0, sizeof *s);
+	s->cfg = cfg;
+	s->self = self;
+	s->loop = l;
+	s->store = st;
+	s->start_ms = mono_ms();
+	s->now = wall_ms();
+	buf_init(&s->scratch);
+	buf_init(&s->scratch_reply);
+	if (store_max_ids(st, &s->last_msg_id, &s->last_draft_id) < 0) {
+		snprintf(err, errlen, "cannot read the store");
+		return -1;
+	}
+	store_last(st, &last_epoch, &last_lsn);
+	if (store_meta_get_u64(st, "epoch", &epoch) < 0) {
+		snprintf(err, errlen, "cannot read the store");
+		return -1;
+	}
+	if (epoch < last_epoch)
+		epoch = last_epoch;
+
+	/* Standalone until replication lands: every replica serves its own
+	 * store as primary, in a new epoch of its own. */
+	s->epoch = epoch + 1;
+	if (store_meta_set_u64(st, "epoch", s->epoch) < 0) {
+		snprintf(err, errlen, "cannot write the store");
+		return -1;
+	}
+	s->role = ROLE_PRIMARY;
+	s->primary_id = self->id;
+
+	s->client_listener = loop_listen(l, self->host, self->client_port,
+	    &client_ops, s, WIRE_MAX_REQUEST, err, errlen);
+	if (s->client_listener == NULL)
+		return -1;
+	s->internal_listener = loop_listen(l, self->host, self->internal_port,
+	    &peer_ops, s, WIRE_MAX_PAYLOAD_INTERNAL, err, errlen);
+	if (s->internal_listener == NULL)
+		return -1;
+	loop_set_before_sleep(l, before_sleep, s);
+	log_info("replica %u serving clients on %s:%u (internal %u), epoch %llu,"
+	    " log at %llu", self->id, self->host, self->client_port,
+	    self->internal_port, (unsigned long long)s->epoch,
+	    (unsigned long long)last_lsn);
+	return 0;
+}
+
+void
+server_shutdown(struct server *s)
+{
+	struct pending *p, *next;
+
+	if (!s->fatal && (s->pending || store_in_txn(s->store)))
+		server_commit(s);
+	for (p = s->pending; p; p = next) {
+		next = p->next;
+		pending_free(p);
+	}
+	s->pending = s->pending_tail = NULL;
+	if (s->client_listener)
+		listener_close(s->client_listener);
+	if (s->internal_listener)
+		listener_close(s->internal_listener);
+	buf_free(&s->scratch);
+	buf_free(&s->scratch_reply);
+}
