@@ -56,7 +56,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf_path = NULL, *data_dir = NULL;
-	char datadir_buf[CONFIG_MAX_PATH + 32], err[512], tag[16];
+	char datadir_buf[CONFIG_MAX_PATH + 32], err[512], tag[24];
 	enum log_level level = LOG_INFO;
 	const struct replica_addr *self;
 	static struct config cfg;

@@ -333,7 +333,7 @@ START_TEST(test_retry_is_applied_once)
 
 	start_one();
 	buf_init(&b);
-	fd = h_raw_connect(cl.r[0].client_port, 1);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
 	ck_assert_int_ge(fd, 0);
 	raw_login(fd, "alice", "pa", 0xC0FFEE, &seq, &b);
 
@@ -349,7 +349,7 @@ START_TEST(test_retry_is_applied_once)
 	close(fd);
 
 	/* A new connection, the same request again. */
-	fd2 = h_raw_connect(cl.r[0].client_port, 1);
+	fd2 = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
 	raw_login(fd2, "alice2", "pa", 0xC0FFEE, &seq, &b);
 	h_raw_send(fd2, WIRE_OP_SEND, 21, &s);
 	expect_frame(fd2, WIRE_OP_SENT, 21, &b);
@@ -360,7 +360,7 @@ START_TEST(test_retry_is_applied_once)
 	close(fd2);
 
 	/* alice has exactly one message. */
-	fd = h_raw_connect(cl.r[0].client_port, 1);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
 	{
 		struct wire_LOGIN l;
 		memset(&l, 0, sizeof l);
@@ -397,7 +397,7 @@ START_TEST(test_bad_input)
 
 	start_one();
 	buf_init(&b);
-	good = h_raw_connect(cl.r[0].client_port, 1);
+	good = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
 	ck_assert_int_ge(good, 0);
 
 	/* Not our protocol: closed. */
@@ -416,7 +416,7 @@ START_TEST(test_bad_input)
 	close(fd);
 
 	/* A length over the request limit: closed at once. */
-	fd = h_raw_connect(cl.r[0].client_port, 1);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
 	put_be16(frame, WIRE_MAGIC);
 	frame[2] = WIRE_VERSION_MAX;
 	frame[3] = 0;
@@ -428,7 +428,7 @@ START_TEST(test_bad_input)
 	close(fd);
 
 	/* Unknown opcode and a bad field: errors, the connection stays. */
-	fd = h_raw_connect(cl.r[0].client_port, 1);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
 	put_be16(frame + 4, 0x01EE);
 	put_be32(frame + 6, 7);
 	put_be32(frame + 10, 0);
@@ -472,6 +472,148 @@ START_TEST(test_bad_input)
 }
 END_TEST
 
+/* A connection that never says HELLO is told why and closed. */
+START_TEST(test_hello_deadline)
+{
+	struct buf b;
+	int fd;
+
+	ck_assert_int_eq(h_cluster_create(&cl, 1, "hello_timeout_ms 300"), 0);
+	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
+	buf_init(&b);
+	fd = h_raw_connect(cl.r[0].client_port, 0);
+	ck_assert_int_ge(fd, 0);
+	expect_frame(fd, WIRE_OP_ERROR, 0, &b);
+	ck_assert_uint_eq(error_code(&b), WIRE_E_TIMEOUT);
+	ck_assert_int_eq(h_raw_closed(fd, T_WAIT_MS), 1);
+	close(fd);
+	buf_free(&b);
+	stop_all();
+}
+END_TEST
+
+/* A client that never reads its pushes is dropped once its output passes
+ * max_output_kb; the sender is never held up by it. How much the kernel's
+ * socket buffers absorb first varies, so alice sends in batches until the
+ * server's own connection count shows bob gone (at most 40 x 200 KiB). */
+START_TEST(test_slow_reader_dropped)
+{
+	struct wire_STATUS_INFO info;
+	struct wire_STATUS st;
+	struct wire_SEND m;
+	struct buf b;
+	uint64_t seq = 0, aseq = 0;
+	uint32_t rid = 100;
+	int slow, alice, batch, i, dropped = 0;
+
+	ck_assert_int_eq(h_cluster_create(&cl, 1, "max_output_kb 64"), 0);
+	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
+	buf_init(&b);
+	slow = h_raw_connect(cl.r[0].client_port,
+	    H_RAW_HELLO | H_RAW_SMALL_RCVBUF);
+	ck_assert_int_ge(slow, 0);
+	raw_login(slow, "bob", "pb", 0x5105, &seq, &b);
+	/* From here on bob reads nothing. */
+	alice = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	raw_login(alice, "alice", "pa", 0xA11CE, &aseq, &b);
+	memset(&m, 0, sizeof m);
+	m.client_id = 0xA11CE;
+	snprintf(m.to, sizeof m.to, "bob");
+	memset(m.body, 'x', 4000);
+	memset(&st, 0, sizeof st);
+	for (batch = 0; batch < 40 && !dropped; batch++) {
+		for (i = 0; i < 50; i++) {
+			m.seq = ++aseq;
+			h_raw_send(alice, WIRE_OP_SEND, ++rid, &m);
+		}
+		for (i = 0; i < 50; i++)
+			expect_frame(alice, WIRE_OP_SENT, rid - 49 + (uint32_t)i,
+			    &b);
+		h_raw_send(alice, WIRE_OP_STATUS, ++rid, &st);
+		expect_frame(alice, WIRE_OP_STATUS_INFO, rid, &b);
+		ck_assert_int_eq(wire_decode(wire_op(WIRE_OP_STATUS_INFO),
+		    buf_head(&b), buf_pending(&b), &info, NULL), 0);
+		dropped = info.clients == 1;	/* only alice is left */
+	}
+	ck_assert_msg(dropped, "slow reader still connected after %d batches",
+	    batch);
+	/* bob's connection was closed: draining it reaches the end. */
+	ck_assert_int_eq(h_raw_closed(slow, T_WAIT_MS), 1);
+	close(slow);
+	close(alice);
+	buf_free(&b);
+	stop_all();
+}
+END_TEST
+
+/* A client that vanishes in the middle of a request (here: while its
+ * password is being checked) costs nothing but its connection. */
+START_TEST(test_vanishing_client)
+{
+	struct wire_LOGIN l;
+	struct wire_STATUS st;
+	struct buf b;
+	uint64_t seq = 0;
+	int fd, i;
+
+	start_one();
+	buf_init(&b);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	raw_login(fd, "carol", "pc", 0xCA201, &seq, &b);
+	close(fd);
+	for (i = 0; i < 5; i++) {
+		fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+		memset(&l, 0, sizeof l);
+		l.client_id = 0xCA202 + (uint64_t)i;
+		l.seq = 1;
+		snprintf(l.username, sizeof l.username, "carol");
+		snprintf(l.password, sizeof l.password, "pc");
+		h_raw_send(fd, WIRE_OP_LOGIN, 3, &l);
+		close(fd);
+	}
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	memset(&st, 0, sizeof st);
+	h_raw_send(fd, WIRE_OP_STATUS, 4, &st);
+	expect_frame(fd, WIRE_OP_STATUS_INFO, 4, &b);
+	close(fd);
+	free(run("/login carol pc\n/status\n", 0));
+	buf_free(&b);
+	stop_all();
+}
+END_TEST
+
+/* Who is online is derived afresh at start: nobody is stuck online after
+ * a crash. Also /status prints what scripts rely on. */
+START_TEST(test_online_after_restart)
+{
+	struct buf b;
+	char *out;
+	uint64_t seq = 0;
+	int fd;
+
+	start_one();
+	buf_init(&b);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	raw_login(fd, "bob", "pb", 0x0B0B, &seq, &b);
+	free(run("/register alice pa\n", 0));
+	out = run("/login alice pa\n/users\n/status\n", 0);
+	expect(out, "bob");
+	expect(out, "online");
+	expect(out, "replica=1 role=primary primary=1 epoch=");
+	free(out);
+	ck_assert_int_ne(h_replica_stop(&cl, 0, SIGKILL), -1);
+	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
+	out = run("/login alice pa\n/users b*\n", 0);
+	expect(out, "bob");
+	ck_assert_ptr_null(strstr(out, " online"));
+	expect(out, "offline");
+	free(out);
+	close(fd);
+	buf_free(&b);
+	stop_all();
+}
+END_TEST
+
 static Suite *
 single_suite(void)
 {
@@ -488,6 +630,10 @@ single_suite(void)
 	tcase_add_test(tc, test_restart_kill9);
 	tcase_add_test(tc, test_retry_is_applied_once);
 	tcase_add_test(tc, test_bad_input);
+	tcase_add_test(tc, test_hello_deadline);
+	tcase_add_test(tc, test_slow_reader_dropped);
+	tcase_add_test(tc, test_vanishing_client);
+	tcase_add_test(tc, test_online_after_restart);
 	suite_add_tcase(s, tc);
 	return s;
 }

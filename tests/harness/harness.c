@@ -495,8 +495,9 @@ h_raw_closed(int fd, int timeout_ms)
 }
 
 int
-h_raw_connect(uint16_t port, int hello)
+h_raw_connect(uint16_t port, int flags)
 {
+	int small = 4096;
 	struct sockaddr_in a;
 	struct wire_HELLO m;
 	struct wire_header h;
@@ -505,6 +506,8 @@ h_raw_connect(uint16_t port, int hello)
 
 	if (fd < 0)
 		return -1;
+	if (flags & H_RAW_SMALL_RCVBUF)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -513,7 +516,7 @@ h_raw_connect(uint16_t port, int hello)
 		close(fd);
 		return -1;
 	}
-	if (!hello)
+	if (!(flags & H_RAW_HELLO))
 		return fd;
 	memset(&m, 0, sizeof m);
 	m.version_min = WIRE_VERSION_MIN;

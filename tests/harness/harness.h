@@ -79,8 +79,12 @@ int  h_chat_finish(struct h_chat *ch, int timeout_ms);
 /* Raw protocol access, for tests below the client. Blocking socket. */
 struct buf;
 struct wire_header;
-/* Connect to a client port and do the HELLO exchange. fd or -1. */
-int  h_raw_connect(uint16_t port, int hello);
+/* Connect to a client port and do the HELLO exchange. fd or -1.
+ * flags: H_RAW_HELLO (do the HELLO exchange), H_RAW_SMALL_RCVBUF (a 4 KiB
+ * receive buffer, set before connecting: a reader that is slow at once). */
+#define H_RAW_HELLO        1
+#define H_RAW_SMALL_RCVBUF 2
+int  h_raw_connect(uint16_t port, int flags);
 /* Send one frame (msg: the struct of op). 0 or -1. */
 int  h_raw_send(int fd, uint16_t op, uint32_t request_id, const void *msg);
 /* Send raw bytes. */
