@@ -122,7 +122,7 @@ doc: $(BUILD)/tools/wiredoc
 
 # Start the replicas of replicas.conf in the foreground; Ctrl-C stops all.
 run: all
-	@sh tools/run-cluster replicas.conf
+	@bash tools/run-cluster replicas.conf
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
