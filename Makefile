@@ -76,6 +76,9 @@ $(TOOLS): tools/%: $(BUILD)/tools/%
 	cp $< $@
 endif
 
+# Unit tests may include the private headers of the modules they test.
+$(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Isrc
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@

@@ -22,8 +22,17 @@
 #include "log.h"
 #include "server.h"
 
-/* Slide a session's expiry at most this often (a record each time). */
+/* Slide a session's expiry at most this often (a record each time), and
+ * at least four times per lifetime so a short TTL still slides. */
 #define SESSION_TOUCH_MS (60u * 1000u)
+
+static uint64_t
+touch_interval_ms(const struct config *cfg)
+{
+	uint64_t quarter = cfg->session_ttl_s * 1000ull / 4;
+
+	return quarter < SESSION_TOUCH_MS ? quarter : SESSION_TOUCH_MS;
+}
 
 const char *
 role_name(enum role r)
@@ -570,9 +579,10 @@ check_session_and_retry(struct client *c, const struct wire_opdesc *d,
 		if (server_retry_answer(c, rid, &m))
 			return 1;
 	}
-	/* Slide the session's expiry, at most once a minute. */
-	if (c->uid && c->expires_at < now + s->cfg->session_ttl_s * 1000ull -
-	    SESSION_TOUCH_MS) {
+	/* Slide the session's expiry (not on every request: each slide is a
+	 * record). */
+	if (c->uid && c->expires_at + touch_interval_ms(s->cfg) <
+	    now + s->cfg->session_ttl_s * 1000ull) {
 		struct wire_R_SESSION_TOUCH t;
 		memset(&t, 0, sizeof t);
 		t.token_hash.ptr = c->token_hash;

@@ -7,6 +7,7 @@
  * deadlines, never fixed sleeps.
  */
 #include <check.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -614,6 +615,65 @@ START_TEST(test_online_after_restart)
 }
 END_TEST
 
+/* RESUME with a token: works while the session lives; refused once it
+ * expired (session_ttl_s 10, the shortest allowed, and no activity). */
+static int
+resume(const uint8_t *token, struct buf *b)
+{
+	struct wire_RESUME r;
+	struct wire_header h;
+	int fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&r, 0, sizeof r);
+	r.token.ptr = token;
+	r.token.len = CHAT_TOKEN_BYTES;
+	h_raw_send(fd, WIRE_OP_RESUME, 2, &r);
+	ck_assert_int_eq(h_raw_recv(fd, &h, b, T_WAIT_MS), 0);
+	close(fd);
+	if (h.opcode == WIRE_OP_SESSION)
+		return 0;
+	ck_assert_uint_eq(h.opcode, WIRE_OP_ERROR);
+	ck_assert_uint_eq(error_code(b), WIRE_E_BAD_TOKEN);
+	return -1;
+}
+
+START_TEST(test_token_expiry)
+{
+	struct wire_SESSION sess;
+	uint8_t token[CHAT_TOKEN_BYTES];
+	struct buf b;
+	uint64_t seq = 0;
+	int fd, i, expired = 0;
+
+	ck_assert_int_eq(h_cluster_create(&cl, 1, "session_ttl_s 10"), 0);
+	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
+	buf_init(&b);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	raw_login(fd, "dana", "pd", 0xDA7A, &seq, &b);
+	ck_assert_int_eq(wire_decode(wire_op(WIRE_OP_SESSION), buf_head(&b),
+	    buf_pending(&b), &sess, NULL), 0);
+	memcpy(token, sess.token.ptr, sizeof token);
+	close(fd);
+	ck_assert_int_eq(resume(token, &b), 0);
+	/* A wrong token never works. */
+	token[0] ^= 1;
+	ck_assert_int_eq(resume(token, &b), -1);
+	token[0] ^= 1;
+	/* Unused, the session ends 10 s after login: probe until it does
+	 * (each probe is a fresh connection and does not slide it). */
+	for (i = 0; i < 60 && !expired; i++) {
+		struct pollfd none;
+		expired = resume(token, &b) < 0;
+		if (!expired)
+			poll(&none, 0, 500);	/* probe period, not a sync */
+	}
+	ck_assert_msg(expired, "token still accepted after 30 s");
+	buf_free(&b);
+	stop_all();
+}
+END_TEST
+
 static Suite *
 single_suite(void)
 {
@@ -634,6 +694,7 @@ single_suite(void)
 	tcase_add_test(tc, test_slow_reader_dropped);
 	tcase_add_test(tc, test_vanishing_client);
 	tcase_add_test(tc, test_online_after_restart);
+	tcase_add_test(tc, test_token_expiry);
 	suite_add_tcase(s, tc);
 	return s;
 }
