@@ -140,6 +140,20 @@ int store_request_find(struct store *s, uint64_t client_id, uint64_t seq,
  * even after deletes). */
 int store_max_ids(struct store *s, uint64_t *msg_id, uint64_t *draft_id);
 
+/* ---- snapshots ------------------------------------------------------- */
+
+/* Copy the committed store into a self-contained SQLite file at path (no
+ * transaction may be open). 0, or -1 with err filled. */
+int store_backup_to(struct store *s, const char *path, char *err,
+		    size_t errlen);
+/* Replace the store in dir with the snapshot file (renamed into place;
+ * the old store and its WAL are gone afterwards) and open it. s is closed
+ * in every case; returns the new store, or NULL with err filled (then the
+ * replica has no store and must stop). */
+struct store *store_install(struct store *s, const char *dir,
+			    const char *snapshot, int sync_full, char *err,
+			    size_t errlen);
+
 /* ---- the log, for replication ----------------------------------------- */
 
 /* Records with lsn >= from, in order, until cb returns non-zero or the

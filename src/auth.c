@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -199,4 +200,140 @@ void
 auth_wipe(void *p, size_t n)
 {
 	sodium_memzero(p, n);
+}
+
+void
+auth_random(void *p, size_t n)
+{
+	randombytes_buf(p, n);
+}
+
+/* Read exactly a key from path: 0, 1 if absent, -1 on error. */
+static int
+read_key(const char *path, uint8_t key[AUTH_KEY_BYTES], char *err,
+	 size_t errlen)
+{
+	uint8_t extra;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, key, AUTH_KEY_BYTES);
+	if (n == AUTH_KEY_BYTES && read(fd, &extra, 1) == 0) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	snprintf(err, errlen, "%s: a key file holds exactly %d bytes",
+	    path, AUTH_KEY_BYTES);
+	return -1;
+}
+
+/* Write a fresh key to a temporary file and link it into place: link()
+ * fails if someone else's key got there first, never half-written. */
+static int
+create_key(const char *path, char *err, size_t errlen)
+{
+	uint8_t key[AUTH_KEY_BYTES];
+	char tmp[1100];
+	int fd, rc = 0;
+
+	snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	randombytes_buf(key, sizeof key);
+	if (write(fd, key, sizeof key) != (ssize_t)sizeof key || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+		rc = -1;
+	}
+	close(fd);
+	sodium_memzero(key, sizeof key);
+	if (rc == 0 && link(tmp, path) < 0) {
+		if (errno == EEXIST)
+			rc = 1;
+		else {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			rc = -1;
+		}
+	}
+	unlink(tmp);
+	return rc;
+}
+
+int
+auth_key_load(const char *path, uint8_t key[AUTH_KEY_BYTES], int *created,
+	      char *err, size_t errlen)
+{
+	int rc = read_key(path, key, err, errlen);
+
+	*created = 0;
+	if (rc <= 0)
+		return rc;
+	rc = create_key(path, err, errlen);
+	if (rc < 0)
+		return -1;
+	*created = rc == 0;
+	return read_key(path, key, err, errlen) == 0 ? 0 : -1;
+}
+
+int
+auth_key_generate(const char *path, char *err, size_t errlen)
+{
+	int rc = create_key(path, err, errlen);
+
+	if (rc == 1)
+		snprintf(err, errlen, "%s exists; not overwriting a key", path);
+	return rc == 0 ? 0 : -1;
+}
+
+void
+auth_proof(const uint8_t key[AUTH_KEY_BYTES], uint32_t prover_id,
+	   const uint8_t own_nonce[32], const uint8_t peer_nonce[32],
+	   uint8_t out[32])
+{
+	static const char label[] = "chatd-auth-v1";
+	crypto_generichash_state st;
+	uint8_t id[4];
+
+	id[0] = (uint8_t)(prover_id >> 24);
+	id[1] = (uint8_t)(prover_id >> 16);
+	id[2] = (uint8_t)(prover_id >> 8);
+	id[3] = (uint8_t)prover_id;
+	crypto_generichash_init(&st, key, AUTH_KEY_BYTES, 32);
+	crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
+	crypto_generichash_update(&st, id, sizeof id);
+	crypto_generichash_update(&st, own_nonce, 32);
+	crypto_generichash_update(&st, peer_nonce, 32);
+	crypto_generichash_final(&st, out, 32);
+}
+
+void
+auth_digest_init(struct auth_digest *d)
+{
+	_Static_assert(sizeof(crypto_generichash_state) <= sizeof d->state,
+	    "digest state too small");
+	crypto_generichash_init((crypto_generichash_state *)(void *)d->state,
+	    NULL, 0, 32);
+}
+
+void
+auth_digest_update(struct auth_digest *d, const void *p, size_t n)
+{
+	crypto_generichash_update((crypto_generichash_state *)(void *)d->state,
+	    p, n);
+}
+
+void
+auth_digest_final(struct auth_digest *d, uint8_t out[32])
+{
+	crypto_generichash_final((crypto_generichash_state *)(void *)d->state,
+	    out, 32);
 }

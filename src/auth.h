@@ -55,5 +55,36 @@ int  auth_equal(const void *a, const void *b, size_t n);
 uint64_t auth_random_u64(void);
 /* Zero memory in a way the compiler keeps. */
 void auth_wipe(void *p, size_t n);
+void auth_random(void *p, size_t n);
+
+/* ---- the cluster key ------------------------------------------------------ */
+
+#define AUTH_KEY_BYTES 32
+/*
+ * Read the 32-byte cluster key from path; when the file does not exist,
+ * create it (32 random bytes, mode 0600) — atomically, so replicas that
+ * share a data directory and start together all end up with the same key.
+ * *created tells whether this call made it. 0, or -1 with err filled.
+ */
+int  auth_key_load(const char *path, uint8_t key[AUTH_KEY_BYTES],
+		   int *created, char *err, size_t errlen);
+/* Write a new key file (chatd --gen-key); fails if it exists. */
+int  auth_key_generate(const char *path, char *err, size_t errlen);
+/*
+ * The AUTH proof: keyed BLAKE2b-256 over "chatd-auth-v1", the prover's id
+ * (u32 big-endian), the prover's own nonce, the verifier's nonce. Binds the
+ * proof to this connection (both nonces) and to the prover's identity.
+ */
+void auth_proof(const uint8_t key[AUTH_KEY_BYTES], uint32_t prover_id,
+		const uint8_t own_nonce[32], const uint8_t peer_nonce[32],
+		uint8_t out[32]);
+
+/* ---- digests (snapshots) ---------------------------------------------------- */
+
+/* BLAKE2b-256 in steps; the state is opaque to callers. */
+struct auth_digest { _Alignas(64) unsigned char state[512]; };
+void auth_digest_init(struct auth_digest *d);
+void auth_digest_update(struct auth_digest *d, const void *p, size_t n);
+void auth_digest_final(struct auth_digest *d, uint8_t out[32]);
 
 #endif

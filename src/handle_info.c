@@ -71,27 +71,28 @@ void
 handle_STATUS(struct client *c, uint32_t rid, const struct wire_STATUS *req)
 {
 	struct server *s = c->srv;
+	struct repl *r = &s->repl;
 	struct wire_STATUS_INFO st;
-	struct wire_item_MEMBER self;
 	struct wire_enc e;
 
 	(void)req;
 	memset(&st, 0, sizeof st);
 	st.replica_id = s->self->id;
 	st.role = (uint8_t)s->role;
-	st.epoch = s->epoch;
-	st.primary_id = s->primary_id;
+	st.epoch = s->role == ROLE_PRIMARY || s->role == ROLE_BACKUP ?
+	    s->epoch : r->promised;
+	st.primary_id = s->role == ROLE_PRIMARY ? s->self->id :
+	    s->role == ROLE_BACKUP ? s->primary_id : 0;
 	store_last(s->store, &st.last_epoch, &st.last_lsn);
-	st.commit_lsn = st.last_lsn;	/* standalone: committed = acked */
+	st.commit_lsn = r->commit_lsn;
 	st.clients = s->nclients;
+	st.waiting_for = r->waiting_for;
 	st.uptime_ms = mono_ms() - s->start_ms;
-	snprintf(st.note, sizeof st.note,
-	    "standalone: replication is not enabled in this version");
+	snprintf(st.note, sizeof st.note, "%s", r->note);
 	buf_reset(&s->scratch_reply);
 	wire_payload_begin(&e, &s->scratch_reply,
 	    &wire_op(WIRE_OP_STATUS_INFO)->body, &st);
-	self.id = s->self->id;
-	wire_encode_item(&e, &self);
+	repl_encode_isr(&e, &r->isr);
 	wire_encode_end(&e);
 	client_send_encoded(c, WIRE_OP_STATUS_INFO, rid,
 	    buf_head(&s->scratch_reply), buf_pending(&s->scratch_reply));

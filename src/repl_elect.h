@@ -76,7 +76,14 @@ struct elect_decision {
  *  - If a member that answered is fresher than every eligible member, the
  *    round waits (ELECT_WAIT) and names it. Members of the round's ISR that
  *    did not answer are not waited for here: eligibility (rule 4) already
- *    keeps a restarted replica from winning without them.
+ *    keeps a restarted replica from winning without them. When several
+ *    members are equally fresh and none is eligible, the lowest id is named.
+ * Defensive (callers should not need it): ballots with id 0, repeated ids
+ * (all but the first) and ballots beyond the first ELECT_MAX usable ones
+ * are ignored; isr.n is read as at most ELECT_MAX; two different ISRs with
+ * the same set_at (only possible after a divergence) are merged (union):
+ * a member listed by either counts. n == 0 or b == NULL: ELECT_NONE.
+ * d is always filled: d->why says why in every outcome.
  * Returns d->outcome.
  */
 enum elect_outcome elect_decide(const struct ballot *b, size_t n,
@@ -92,7 +99,9 @@ enum elect_outcome elect_decide(const struct ballot *b, size_t n,
  *                authenticated), n_connected of them
  * Eligible iff it is a member of isr and, when recovering, every other
  * member of isr is in connected. If not, *waiting_for gets the first
- * missing member (0 if it is simply not a member) and why says it.
+ * missing member (0 if it is simply not a member) and why says it; when
+ * eligible, *waiting_for is 0. waiting_for and why may be NULL; connected
+ * may be NULL when n_connected is 0.
  */
 int elect_eligible(uint32_t self_id, const struct isr *isr, int recovering,
 		   const uint32_t *connected, size_t n_connected,

@@ -206,10 +206,13 @@ queue_reply(struct client *c, uint16_t op, uint32_t request_id,
 	    const uint8_t *payload, size_t len)
 {
 	struct pending *p = pending_append(c->srv);
+	uint64_t last_epoch;
 
 	p->client = c;
 	p->request_id = request_id;
 	p->reply_op = op;
+	/* It answers after everything written before it. */
+	store_last(c->srv->store, &last_epoch, &p->wait_lsn);
 	buf_append(&p->reply, payload, len);
 	c->npending++;
 }
@@ -278,18 +281,22 @@ storage_failed(struct server *s, const char *what)
 	loop_stop(s->loop);
 }
 
-int
-server_write_encoded(struct client *c, uint32_t request_id,
-		     const struct mut *m, uint64_t uid, uint16_t rec_type,
-		     const struct buf *payload, uint16_t reply_op,
-		     const struct buf *reply, int store_result)
+/*
+ * Make a record, apply it in this turn's transaction, and queue what must
+ * happen once it is acknowledged: c's reply (if c and reply) and its
+ * effects (push.c). c is NULL for records the system writes itself.
+ */
+static int
+write_record(struct server *s, struct client *c, uint32_t request_id,
+	     const struct mut *m, uint64_t uid, uint16_t rec_type,
+	     const struct buf *payload, uint16_t reply_op,
+	     const struct buf *reply, int store_result)
 {
-	struct server *s = c->srv;
 	struct wire_item_RECORD r;
 	struct pending *p;
 	uint64_t last_epoch, last_lsn;
 
-	if (s->fatal)
+	if (s->fatal || s->role != ROLE_PRIMARY)
 		return -1;
 	if (!store_in_txn(s->store) && store_begin(s->store) < 0) {
 		storage_failed(s, "begin");
@@ -314,19 +321,56 @@ server_write_encoded(struct client *c, uint32_t request_id,
 		storage_failed(s, wire_op_name(rec_type));
 		return -1;
 	}
+	if (rec_type == WIRE_OP_R_ISR)
+		repl_isr_applied(&s->repl);
 	p = pending_append(s);
 	p->lsn = r.lsn;
+	p->wait_lsn = r.lsn;
 	p->at = r.at;
 	p->type = rec_type;
 	p->uid = uid;
 	buf_append(&p->payload, r.payload.ptr, r.payload.len);
-	if (reply && request_id) {
+	if (c && reply && request_id) {
 		p->client = c;
 		p->request_id = request_id;
 		p->reply_op = reply_op;
 		buf_append(&p->reply, buf_head(reply), buf_pending(reply));
 		c->npending++;
 	}
+	return 0;
+}
+
+int
+server_write_encoded(struct client *c, uint32_t request_id,
+		     const struct mut *m, uint64_t uid, uint16_t rec_type,
+		     const struct buf *payload, uint16_t reply_op,
+		     const struct buf *reply, int store_result)
+{
+	return write_record(c->srv, c, request_id, m, uid, rec_type, payload,
+	    reply_op, reply, store_result);
+}
+
+int
+server_write_system(struct server *s, uint16_t type, const struct buf *payload)
+{
+	return write_record(s, NULL, 0, NULL, 0, type, payload, 0, NULL, 0);
+}
+
+int
+server_apply_replicated(struct server *s, const struct wire_item_RECORD *rec)
+{
+	if (s->fatal)
+		return -1;
+	if (!store_in_txn(s->store) && store_begin(s->store) < 0) {
+		storage_failed(s, "begin");
+		return -1;
+	}
+	if (store_apply(s->store, rec) < 0) {
+		storage_failed(s, wire_op_name(rec->type));
+		return -1;
+	}
+	if (rec->type == WIRE_OP_R_ISR)
+		repl_isr_applied(&s->repl);
 	return 0;
 }
 
@@ -347,20 +391,39 @@ server_write(struct client *c, uint32_t request_id, const struct mut *m,
 	    &s->scratch, reply_op, reply ? &s->scratch_reply : NULL, 1);
 }
 
-void
-server_commit(struct server *s)
+uint64_t
+server_committed_lsn(const struct server *s)
 {
-	struct pending *p, *next;
+	return s->committed_lsn;
+}
+
+/* Local commit of this turn's records; 0 or -1 (fatal, handled). */
+static int
+commit_local(struct server *s)
+{
+	uint64_t e;
 
 	if (store_in_txn(s->store) && store_commit(s->store) < 0) {
 		storage_failed(s, "commit");
-		return;
+		return -1;
 	}
-	/* Detach the list first: effects may queue new replies. */
-	p = s->pending;
-	s->pending = s->pending_tail = NULL;
-	for (; p; p = next) {
-		next = p->next;
+	store_last(s->store, &e, &s->committed_lsn);
+	return 0;
+}
+
+void
+server_release(struct server *s)
+{
+	struct pending *p;
+	uint64_t upto = s->repl.commit_lsn;
+
+	if (s->role != ROLE_PRIMARY)
+		return;
+	/* In order: a reply never overtakes one queued before it. */
+	while ((p = s->pending) != NULL && p->wait_lsn <= upto) {
+		s->pending = p->next;
+		if (s->pending == NULL)
+			s->pending_tail = NULL;
 		if (p->client) {
 			p->client->npending--;
 			if (p->request_id)
@@ -373,13 +436,91 @@ server_commit(struct server *s)
 	}
 }
 
+void
+server_commit(struct server *s)
+{
+	if (s->fatal)
+		return;
+	/* Ship first: the backups' fsyncs overlap ours. */
+	if (s->role == ROLE_PRIMARY)
+		repl_ship_all(&s->repl);
+	if (commit_local(s) < 0)
+		return;
+	if (s->repl.need_ack)
+		repl_send_ack(&s->repl);
+	if (s->role == ROLE_PRIMARY) {
+		repl_update_commit(&s->repl);
+		server_release(s);
+	}
+}
+
 static void
 before_sleep(void *ud)
 {
-	struct server *s = ud;
+	server_commit(ud);
+}
 
-	if (s->pending || store_in_txn(s->store))
-		server_commit(s);
+static void
+drop_pending(struct server *s)
+{
+	struct pending *p, *next;
+
+	for (p = s->pending; p; p = next) {
+		next = p->next;
+		if (p->client)
+			p->client->npending--;
+		pending_free(p);
+	}
+	s->pending = s->pending_tail = NULL;
+}
+
+void
+server_became_primary(struct server *s)
+{
+	if (store_max_ids(s->store, &s->last_msg_id, &s->last_draft_id) < 0)
+		storage_failed(s, "reading ids");
+	s->repl.commit_lsn = 0;
+}
+
+void
+server_lost_primacy(struct server *s)
+{
+	struct client *c;
+
+	/* Their records may never be acknowledged: the clients retry with
+	 * the same (client_id, seq) on the new primary, which answers from
+	 * its stored results if the record did make it. */
+	drop_pending(s);
+	for (c = s->clients; c; c = c->next) {
+		client_logout(c);
+		conn_close(c->conn, "this replica is no longer the primary", 1);
+	}
+}
+
+int
+server_install_snapshot(struct server *s, const char *path)
+{
+	struct repl *r = &s->repl;
+	char err[300];
+
+	s->store = store_install(s->store, s->data_dir, path,
+	    (int)s->cfg->sync_full, err, sizeof err);
+	if (s->store == NULL) {
+		log_error("installing a snapshot failed: %s", err);
+		s->fatal = 1;
+		loop_stop(s->loop);
+		return -1;
+	}
+	/* The file carries the primary's own promises; ours stand. */
+	if (store_meta_set_u64(s->store, "promised", r->promised) < 0 ||
+	    store_meta_set_u64(s->store, "epoch", s->epoch) < 0) {
+		storage_failed(s, "restoring promises");
+		return -1;
+	}
+	memset(&r->isr.set_at, 0, sizeof r->isr.set_at);
+	repl_isr_applied(r);
+	commit_local(s);
+	return 0;
 }
 
 /* ---- password jobs -------------------------------------------------------- */
@@ -541,12 +682,31 @@ check_session_and_retry(struct client *c, const struct wire_opdesc *d,
 	uint64_t now = server_now(s);
 
 	if (!(d->flags & WIRE_F_ANY) && s->role != ROLE_PRIMARY) {
-		struct wire_NO_PRIMARY np;
-		memset(&np, 0, sizeof np);
-		np.retry_ms = 100;
-		snprintf(np.reason, sizeof np.reason, "replica %u is %s",
-		    s->self->id, role_name(s->role));
-		client_send(c, WIRE_OP_NO_PRIMARY, rid, &np);
+		const struct replica_addr *a = s->role == ROLE_BACKUP ?
+		    config_replica(s->cfg, s->primary_id) : NULL;
+
+		if (a) {
+			struct wire_REDIRECT rd;
+			memset(&rd, 0, sizeof rd);
+			rd.primary_id = a->id;
+			snprintf(rd.host, sizeof rd.host, "%s", a->host);
+			rd.port = a->client_port;
+			client_send(c, WIRE_OP_REDIRECT, rid, &rd);
+		} else {
+			struct wire_NO_PRIMARY np;
+			memset(&np, 0, sizeof np);
+			np.retry_ms = 100;
+			snprintf(np.reason, sizeof np.reason, "replica %u is "
+			    "%s: %.150s", s->self->id, role_name(s->role),
+			    s->repl.note);
+			client_send(c, WIRE_OP_NO_PRIMARY, rid, &np);
+		}
+		return 1;
+	}
+	if ((d->flags & WIRE_F_MUTATES) && s->repl.isr.n < s->cfg->min_isr) {
+		client_error(c, rid, WIRE_E_UNAVAILABLE, d->opcode,
+		    "only %u in-sync replicas, min_isr is %u", s->repl.isr.n,
+		    s->cfg->min_isr);
 		return 1;
 	}
 	if (d->flags & WIRE_F_AUTH) {
@@ -727,46 +887,21 @@ static const struct conn_ops client_ops = {
 	.on_close = on_client_close,
 };
 
-/* ---- the internal port ------------------------------------------------------ */
-
-/* Until replication lands, the internal port only says so. */
-static void
-on_peer_frame(struct conn *conn, const struct wire_header *h,
-	      const uint8_t *payload)
-{
-	(void)payload;
-	wire_encode_error(conn_outbuf(conn), h->request_id, WIRE_E_BAD_REQUEST,
-	    h->opcode, "replication is not available in this version");
-	conn_sent(conn);
-	conn_close(conn, "internal port not served yet", 1);
-}
-
-static void
-on_peer_close(struct conn *conn, const char *reason)
-{
-	(void)conn;
-	log_debug("internal connection closed: %s", reason);
-}
-
-static const struct conn_ops peer_ops = {
-	.on_frame = on_peer_frame,
-	.on_close = on_peer_close,
-};
-
 /* ---- set-up ------------------------------------------------------------------ */
 
 int
 server_init(struct server *s, const struct config *cfg,
 	    const struct replica_addr *self, struct loop *l, struct store *st,
-	    char *err, size_t errlen)
+	    const char *data_dir, char *err, size_t errlen)
 {
-	uint64_t last_epoch, last_lsn, epoch = 0;
+	uint64_t last_epoch, last_lsn;
 
 	memset(s, 0, sizeof *s);
 	s->cfg = cfg;
 	s->self = self;
 	s->loop = l;
 	s->store = st;
+	s->data_dir = data_dir;
 	s->start_ms = mono_ms();
 	s->now = wall_ms();
 	buf_init(&s->scratch);
@@ -776,35 +911,21 @@ server_init(struct server *s, const struct config *cfg,
 		return -1;
 	}
 	store_last(st, &last_epoch, &last_lsn);
-	if (store_meta_get_u64(st, "epoch", &epoch) < 0) {
-		snprintf(err, errlen, "cannot read the store");
+	s->committed_lsn = last_lsn;
+	if (repl_init(&s->repl, s, err, errlen) < 0)
 		return -1;
-	}
-	if (epoch < last_epoch)
-		epoch = last_epoch;
-
-	/* Standalone until replication lands: every replica serves its own
-	 * store as primary, in a new epoch of its own. */
-	s->epoch = epoch + 1;
-	if (store_meta_set_u64(st, "epoch", s->epoch) < 0) {
-		snprintf(err, errlen, "cannot write the store");
-		return -1;
-	}
-	s->role = ROLE_PRIMARY;
-	s->primary_id = self->id;
-
 	s->client_listener = loop_listen(l, self->host, self->client_port,
 	    &client_ops, s, WIRE_MAX_REQUEST, err, errlen);
 	if (s->client_listener == NULL)
 		return -1;
 	s->internal_listener = loop_listen(l, self->host, self->internal_port,
-	    &peer_ops, s, WIRE_MAX_PAYLOAD_INTERNAL, err, errlen);
+	    &repl_accept_ops, s, WIRE_MAX_PAYLOAD_INTERNAL, err, errlen);
 	if (s->internal_listener == NULL)
 		return -1;
 	loop_set_before_sleep(l, before_sleep, s);
-	log_info("replica %u serving clients on %s:%u (internal %u), epoch %llu,"
-	    " log at %llu", self->id, self->host, self->client_port,
-	    self->internal_port, (unsigned long long)s->epoch,
+	log_info("replica %u: clients on %s:%u, replicas on port %u; log at "
+	    "(%llu,%llu)", self->id, self->host, self->client_port,
+	    self->internal_port, (unsigned long long)last_epoch,
 	    (unsigned long long)last_lsn);
 	return 0;
 }
@@ -812,15 +933,10 @@ server_init(struct server *s, const struct config *cfg,
 void
 server_shutdown(struct server *s)
 {
-	struct pending *p, *next;
-
-	if (!s->fatal && (s->pending || store_in_txn(s->store)))
-		server_commit(s);
-	for (p = s->pending; p; p = next) {
-		next = p->next;
-		pending_free(p);
-	}
-	s->pending = s->pending_tail = NULL;
+	if (!s->fatal)
+		commit_local(s);
+	repl_shutdown(&s->repl);
+	drop_pending(s);
 	if (s->client_listener)
 		listener_close(s->client_listener);
 	if (s->internal_listener)

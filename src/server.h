@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "config.h"
 #include "net.h"
+#include "repl.h"
 #include "store.h"
 #include "wire.h"
 
@@ -67,6 +68,7 @@ struct pending {
 	struct client  *client;		/* NULL once that client went away */
 	uint32_t        request_id;	/* 0: nothing to answer */
 	uint64_t        lsn;		/* 0: reply-only entry */
+	uint64_t        wait_lsn;	/* released once committed to here */
 	uint64_t        at;		/* the record's time */
 	uint16_t        type;		/* record type */
 	uint64_t        uid;		/* the acting user (for effects) */
@@ -106,14 +108,39 @@ struct server {
 	struct listener *client_listener;
 	struct listener *internal_listener;
 	int              fatal;		/* a storage failure: stop serving */
+	const char      *data_dir;
+	uint64_t         committed_lsn;	/* last lsn of the last local commit */
+	struct repl      repl;
 };
 
 /* ---- server.c ----------------------------------------------------------- */
 
 int  server_init(struct server *s, const struct config *cfg,
 		 const struct replica_addr *self, struct loop *l,
-		 struct store *st, char *err, size_t errlen);
+		 struct store *st, const char *data_dir, char *err,
+		 size_t errlen);
 void server_shutdown(struct server *s);
+
+/* ---- what replication needs from the server -------------------------- */
+
+/* The lsn up to which our own store has committed. */
+uint64_t server_committed_lsn(const struct server *s);
+/* Send the queued replies whose records the whole ISR now holds. */
+void server_release(struct server *s);
+/* Primary: a record nobody asked for (R_EPOCH, R_ISR). 0 or -1. */
+int  server_write_system(struct server *s, uint16_t type,
+			 const struct buf *payload);
+/* Backup: apply a record from the primary inside this turn's
+ * transaction. 0, or -1 after a storage failure (fatal). */
+int  server_apply_replicated(struct server *s,
+			     const struct wire_item_RECORD *rec);
+/* Backup: replace the store by a received snapshot. 0 or -1 (fatal). */
+int  server_install_snapshot(struct server *s, const char *path);
+/* This replica now leads (reload what a primary keeps in memory). */
+void server_became_primary(struct server *s);
+/* This replica no longer leads: nothing unacknowledged will ever be
+ * acknowledged by it, and its clients should find the new primary. */
+void server_lost_primacy(struct server *s);
 
 /*
  * Answer a request (request_id != 0) or push (request_id 0). A reply is

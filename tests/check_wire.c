@@ -21,6 +21,7 @@
  * list iteration, encoding into a partly consumed buffer, and table sanity.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +32,22 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* ck_assert* records its location on every call (a write to Check's pipe),
+ * which costs more than most checks here; CHECK only calls Check when the
+ * condition fails. */
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) \
+			ck_abort_msg(__VA_ARGS__); \
+	} while (0)
+
 /* calloc that fails the test instead of returning NULL. */
 static void *
 xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size ? size : 1);
 
-	ck_assert(p != NULL);
+	CHECK(p != NULL, "out of memory");
 	return p;
 }
 
@@ -48,8 +58,8 @@ dup_exact(const uint8_t *p, size_t n)
 {
 	uint8_t *q = malloc(n);
 
-	ck_assert(q != NULL || n == 0);
-	if (n > 0)
+	CHECK(q != NULL || n == 0, "out of memory");
+	if (q != NULL && p != NULL)
 		memcpy(q, p, n);
 	return q;
 }
@@ -229,12 +239,24 @@ op_named(const char *name)
 	return NULL;
 }
 
-/* The frame limit of the port an opcode travels on (records: internal). */
+/* The most payload an opcode may carry where it travels: client requests
+ * WIRE_MAX_REQUEST, the rest of the client port WIRE_MAX_PAYLOAD_CLIENT,
+ * the internal port WIRE_MAX_PAYLOAD_INTERNAL, log records
+ * WIRE_MAX_RECORD, both ports the smallest (WIRE_MAX_REQUEST). */
 static uint32_t
 port_limit(const struct wire_opdesc *d)
 {
-	return d->port == WIRE_PORT_BOTH || d->port == WIRE_PORT_CLIENT ?
-	    WIRE_MAX_PAYLOAD_CLIENT : WIRE_MAX_PAYLOAD_INTERNAL;
+	switch (d->port) {
+	case WIRE_PORT_CLIENT:
+		return d->dir == WIRE_DIR_REQUEST ? WIRE_MAX_REQUEST :
+		    WIRE_MAX_PAYLOAD_CLIENT;
+	case WIRE_PORT_INTERNAL:
+		return WIRE_MAX_PAYLOAD_INTERNAL;
+	case WIRE_PORT_RECORD:
+		return WIRE_MAX_RECORD;
+	default:
+		return WIRE_MAX_REQUEST;
+	}
 }
 
 /* Smallest / largest encoding of a struct, computed here from the fields. */
@@ -507,7 +529,7 @@ sample_blob(struct sample *sm, size_t n)
 	if (sm->nblobs == sm->blobcap) {
 		sm->blobcap = sm->blobcap ? 2 * sm->blobcap : 8;
 		sm->blobs = realloc(sm->blobs, sm->blobcap * sizeof *sm->blobs);
-		ck_assert(sm->blobs != NULL);
+		CHECK(sm->blobs != NULL, "out of memory");
 	}
 	sm->blobs[sm->nblobs] = xcalloc(1, n);
 	return sm->blobs[sm->nblobs++];
@@ -614,9 +636,11 @@ encode_sample(struct buf *out, const struct sample *sm, uint32_t rid)
 	wire_encode_begin(&e, out, sm->d->opcode, rid, sm->msg);
 	for (i = 0; i < sm->nitems; i++)
 		wire_encode_item(&e, sm->items[i]);
-	ck_assert_uint_eq(wire_enc_size(&e), buf_pending(out) - before);
+	CHECK(wire_enc_size(&e) == buf_pending(out) - before,
+	    "%s: wire_enc_size before end", sm->d->name);
 	wire_encode_end(&e);
-	ck_assert_uint_eq(wire_enc_size(&e), buf_pending(out) - before);
+	CHECK(wire_enc_size(&e) == buf_pending(out) - before,
+	    "%s: wire_enc_size after end", sm->d->name);
 }
 
 /* ---- reference encoder -------------------------------------------------- */
@@ -710,24 +734,24 @@ compare_fields(const char *ctx, const struct wire_struct *s, const void *want,
 
 		switch (f->type) {
 		case WT_STR:
-			ck_assert_msg(strcmp(str_at(f, want), str_at(f, got)) == 0,
+			CHECK(strcmp(str_at(f, want), str_at(f, got)) == 0,
 			    "%s: %s.%s differs", ctx, s->name, f->name);
 			break;
 		case WT_BYTES:
 			bw = bytes_at(f, want);
 			bg = bytes_at(f, got);
-			ck_assert_msg(bw.len == bg.len, "%s: %s.%s length %u, want %u",
+			CHECK(bw.len == bg.len, "%s: %s.%s length %u, want %u",
 			    ctx, s->name, f->name, bg.len, bw.len);
-			ck_assert_msg(bg.ptr >= pl && bg.ptr + bg.len <= pl + plen,
+			CHECK(bg.ptr >= pl && bg.ptr + bg.len <= pl + plen,
 			    "%s: %s.%s does not point into the payload", ctx,
 			    s->name, f->name);
-			ck_assert_msg(bw.len == 0 || memcmp(bw.ptr, bg.ptr, bw.len) == 0,
+			CHECK(bw.len == 0 || memcmp(bw.ptr, bg.ptr, bw.len) == 0,
 			    "%s: %s.%s bytes differ", ctx, s->name, f->name);
 			break;
 		case WT_LIST:
 			break;
 		default:
-			ck_assert_msg(get_int(f, want) == get_int(f, got),
+			CHECK(get_int(f, want) == get_int(f, got),
 			    "%s: %s.%s = %llu, want %llu", ctx, s->name, f->name,
 			    (unsigned long long)get_int(f, got),
 			    (unsigned long long)get_int(f, want));
@@ -753,19 +777,19 @@ compare_sample(const char *ctx, const struct sample *sm, const void *out,
 	if (lf == NULL)
 		return;
 	l = list_at(lf, out);
-	ck_assert_msg(l.count == sm->nitems, "%s: %u items, want %u", ctx,
+	CHECK(l.count == sm->nitems, "%s: %u items, want %u", ctx,
 	    l.count, sm->nitems);
-	ck_assert_msg(l.ptr >= pl + 2 && l.ptr + l.len == pl + plen,
+	CHECK(l.ptr >= pl + 2 && l.ptr + l.len == pl + plen,
 	    "%s: list bytes are not the end of the payload", ctx);
 	item = xcalloc(1, lf->item->size);
 	wire_list_begin(&it, d, &l);
 	for (i = 0; i < sm->nitems; i++) {
-		ck_assert_msg(wire_list_next(&it, item) == 1,
+		CHECK(wire_list_next(&it, item) == 1,
 		    "%s: list ended at item %u of %u", ctx, i, sm->nitems);
 		compare_fields(ctx, lf->item, sm->items[i], item, pl, plen);
 	}
-	ck_assert_int_eq(wire_list_next(&it, item), 0);
-	ck_assert_int_eq(wire_list_next(&it, item), 0);
+	CHECK(wire_list_next(&it, item) == 0 && wire_list_next(&it, item) == 0,
+	    "%s: wire_list_next after the end", ctx);
 	free(item);
 }
 
@@ -787,20 +811,21 @@ expect_fail(const struct wire_opdesc *d, const uint8_t *p, size_t n,
 	}
 	memset(&err, 0x55, sizeof err);
 	rc = wire_decode(d, copy, n, out, &err);
-	ck_assert_msg(rc == -1, "%s: %s: accepted (rc %d)", d->name, what, rc);
-	ck_assert_msg(err.code == code, "%s: %s: error %s, want %s (%s)",
+	CHECK(rc == -1, "%s: %s: accepted (rc %d)", d->name, what, rc);
+	CHECK(err.code == code, "%s: %s: error %s, want %s (%s)",
 	    d->name, what, ename(err.code), ename(code), err.text);
 	if (field)
-		ck_assert_msg(err.field && strcmp(err.field, field) == 0,
+		CHECK(err.field && strcmp(err.field, field) == 0,
 		    "%s: %s: field %s, want %s", d->name, what,
 		    err.field ? err.field : "(none)", field);
 	else
-		ck_assert_msg(err.field == NULL, "%s: %s: field %s, want none",
+		CHECK(err.field == NULL, "%s: %s: field %s, want none",
 		    d->name, what, err.field);
-	ck_assert_msg(memchr(err.text, '\0', sizeof err.text) && err.text[0],
+	CHECK(memchr(err.text, '\0', sizeof err.text) && err.text[0],
 	    "%s: %s: no error text", d->name, what);
 	/* And once without an error struct. */
-	ck_assert_int_eq(wire_decode(d, copy, n, out, NULL), -1);
+	CHECK(wire_decode(d, copy, n, out, NULL) == -1, "%s: %s: accepted "
+	    "without an error struct", d->name, what);
 	free(out);
 	free(copy);
 }
@@ -815,7 +840,7 @@ expect_patch_fails(const struct sample *sm, struct patch *pt, uint16_t code,
 	buf_init(&b);
 	pt->hit = 0;
 	ref_payload(&b, sm, pt);
-	ck_assert_msg(pt->hit, "%s: %s: field not reached", sm->d->name, what);
+	CHECK(pt->hit, "%s: %s: field not reached", sm->d->name, what);
 	expect_fail(sm->d, b.data, b.len, code, field, what);
 	buf_free(&b);
 }
@@ -829,23 +854,22 @@ check_frame(const char *ctx, const struct sample *sm, const uint8_t *fr,
 	struct wire_header h;
 	int rc;
 
-	ck_assert_msg(n >= WIRE_HEADER_SIZE, "%s: frame of %zu bytes", ctx, n);
-	ck_assert_uint_eq(rd_be(fr, 2), WIRE_MAGIC);
-	ck_assert_uint_eq(fr[2], WIRE_VERSION_MAX);
-	ck_assert_uint_eq(fr[3], 0);
-	ck_assert_uint_eq(rd_be(fr + 4, 2), sm->d->opcode);
-	ck_assert_uint_eq(rd_be(fr + 6, 4), rid);
-	ck_assert_uint_eq(rd_be(fr + 10, 4), n - WIRE_HEADER_SIZE);
+	CHECK(n >= WIRE_HEADER_SIZE, "%s: frame of %zu bytes", ctx, n);
+	CHECK(rd_be(fr, 2) == WIRE_MAGIC && fr[2] == WIRE_VERSION_MAX &&
+	    fr[3] == 0, "%s: bad magic, version or flags", ctx);
+	CHECK(rd_be(fr + 4, 2) == sm->d->opcode, "%s: opcode", ctx);
+	CHECK(rd_be(fr + 6, 4) == rid, "%s: request id", ctx);
+	CHECK(rd_be(fr + 10, 4) == n - WIRE_HEADER_SIZE, "%s: length %u for "
+	    "%zu payload bytes", ctx, rd_be(fr + 10, 4), n - WIRE_HEADER_SIZE);
 	memset(&h, 0, sizeof h);
 	rc = wire_peek_header(fr, n, port_limit(sm->d), &h);
-	ck_assert_msg(rc == WIRE_FRAME_OK, "%s: peek says %s", ctx,
+	CHECK(rc == WIRE_FRAME_OK, "%s: peek says %s", ctx,
 	    wire_frame_strerror(rc));
-	ck_assert_uint_eq(h.magic, WIRE_MAGIC);
-	ck_assert_uint_eq(h.version, WIRE_VERSION_MAX);
-	ck_assert_uint_eq(h.flags, 0);
-	ck_assert_uint_eq(h.opcode, sm->d->opcode);
-	ck_assert_uint_eq(h.request_id, rid);
-	ck_assert_uint_eq(WIRE_HEADER_SIZE + (size_t)h.length, n);
+	CHECK(h.magic == WIRE_MAGIC && h.version == WIRE_VERSION_MAX &&
+	    h.flags == 0 && h.opcode == sm->d->opcode && h.request_id == rid,
+	    "%s: peek filled the header wrongly", ctx);
+	CHECK(WIRE_HEADER_SIZE + (size_t)h.length == n, "%s: peek says %u "
+	    "payload bytes, frame has %zu", ctx, h.length, n - WIRE_HEADER_SIZE);
 }
 
 /* Decode the payload of a frame (exact-size copy) and compare with sm. */
@@ -861,12 +885,13 @@ decode_and_compare(const char *ctx, const struct sample *sm, const uint8_t *pl,
 
 	memset(&err, 0, sizeof err);
 	rc = wire_decode(d, copy, plen, out, &err);
-	ck_assert_msg(rc == 0, "%s: decode failed: %s (%s, field %s)", ctx,
+	CHECK(rc == 0, "%s: decode failed: %s (%s, field %s)", ctx,
 	    err.text, ename(err.code), err.field ? err.field : "-");
 	compare_sample(ctx, sm, out, copy, plen);
 	/* wire_decode_struct on the body is the same thing */
 	memset(out, 0xA5, d->body.size);
-	ck_assert_int_eq(wire_decode_struct(&d->body, copy, plen, out, NULL), 0);
+	CHECK(wire_decode_struct(&d->body, copy, plen, out, NULL) == 0,
+	    "%s: wire_decode_struct fails", ctx);
 	compare_sample(ctx, sm, out, copy, plen);
 	free(out);
 	free(copy);
@@ -895,7 +920,7 @@ check_reencode(const struct wire_opdesc *d, const void *out, const uint8_t *p,
 		free(item);
 	}
 	wire_encode_end(&e);
-	ck_assert_msg(b.len == WIRE_HEADER_SIZE + n && (n == 0 ||
+	CHECK(b.len == WIRE_HEADER_SIZE + n && (n == 0 ||
 	    memcmp(b.data + WIRE_HEADER_SIZE, p, n) == 0),
 	    "%s: accepted payload of %zu bytes re-encodes differently (%zu)",
 	    d->name, n, b.len - WIRE_HEADER_SIZE);
@@ -923,10 +948,10 @@ roundtrip_one(const struct sample *sm, const char *ctx, int exact_min,
 	check_frame(ctx, sm, b.data, b.len, rid);
 	plen = b.len - WIRE_HEADER_SIZE;
 	ref_payload(&r, sm, NULL);
-	ck_assert_msg(r.len == plen && (plen == 0 || memcmp(r.data,
+	CHECK(r.len == plen && (plen == 0 || memcmp(r.data,
 	    b.data + WIRE_HEADER_SIZE, plen) == 0), "%s: encoding differs from the reference (%zu vs %zu "
 	    "bytes)", ctx, plen, r.len);
-	ck_assert_msg(plen <= d->body.max_encoded, "%s: %zu bytes > max_encoded "
+	CHECK(plen <= d->body.max_encoded, "%s: %zu bytes > max_encoded "
 	    "%llu", ctx, plen, (unsigned long long)d->body.max_encoded);
 	if (exact_min)
 		ck_assert_uint_eq(plen, enc_bound(&d->body, 0));
@@ -1021,7 +1046,7 @@ check_prefixes(const char *ctx, const struct wire_opdesc *d, const uint8_t *fr,
 		uint8_t *c = k < 64 ? dup_exact(fr, k) : NULL;
 		int rc = wire_peek_header(c ? c : fr, k, port_limit(d), &h);
 
-		ck_assert_msg(rc == WIRE_FRAME_INCOMPLETE, "%s: peek of %zu/%zu "
+		CHECK(rc == WIRE_FRAME_INCOMPLETE, "%s: peek of %zu/%zu "
 		    "bytes: %s", ctx, k, n, wire_frame_strerror(rc));
 		free(c);
 	}
@@ -1039,8 +1064,8 @@ check_prefixes(const char *ctx, const struct wire_opdesc *d, const uint8_t *fr,
 		c = dup_exact(pl, k);
 		memset(&err, 0, sizeof err);
 		rc = wire_decode(d, c, k, out, &err);
-		ck_assert_msg(rc == -1, "%s: prefix %zu/%zu decodes", ctx, k, plen);
-		ck_assert_msg(err.code == WIRE_E_BAD_FRAME, "%s: prefix %zu/%zu: "
+		CHECK(rc == -1, "%s: prefix %zu/%zu decodes", ctx, k, plen);
+		CHECK(err.code == WIRE_E_BAD_FRAME, "%s: prefix %zu/%zu: "
 		    "%s, want BAD_FRAME (%s)", ctx, k, plen, ename(err.code),
 		    err.text);
 		free(c);
@@ -1366,7 +1391,7 @@ reject_named(const char *op, const char *fname, const uint8_t *bytes, size_t n,
 
 	memset(&pt, 0, sizeof pt);
 	pt.f = field_named(&d->body, fname);
-	ck_assert_msg(pt.f != NULL, "%s has no field %s", op, fname);
+	CHECK(pt.f != NULL, "%s has no field %s", op, fname);
 	pt.bytes = bytes;
 	pt.len = n;
 	gen_sample(&sm, d, &g);
@@ -1592,19 +1617,20 @@ START_TEST(test_peek_random)
 		memset(&h, 0, sizeof h);
 		rc = peek(raw, n, maxp, &h);
 		want = ref_peek(raw, n, maxp);
-		ck_assert_msg(rc == want, "random header %u (%zu bytes): %d, want %d",
+		CHECK(rc == want, "random header %u (%zu bytes): %d, want %d",
 		    i, n, rc, want);
 		if (n >= WIRE_HEADER_SIZE && (rc == WIRE_FRAME_OK ||
 		    rc == WIRE_FRAME_INCOMPLETE || rc == WIRE_FRAME_TOO_BIG)) {
-			ck_assert_uint_eq(h.opcode, rd_be(raw + 4, 2));
-			ck_assert_uint_eq(h.request_id, rd_be(raw + 6, 4));
-			ck_assert_uint_eq(h.length, rd_be(raw + 10, 4));
+			CHECK(h.opcode == rd_be(raw + 4, 2) &&
+			    h.request_id == rd_be(raw + 6, 4) &&
+			    h.length == rd_be(raw + 10, 4),
+			    "random header %u: fields not filled", i);
 		}
 		seen[rc + 3]++;
 	}
 	/* every outcome was exercised */
 	for (i = 0; i < 5; i++)
-		ck_assert_msg(seen[i] > 100, "outcome %d seen %u times",
+		CHECK(seen[i] > 100, "outcome %d seen %u times",
 		    (int)i - 3, seen[i]);
 }
 END_TEST
@@ -1630,25 +1656,25 @@ START_TEST(test_utf8_cases)
 	for (i = 0; i < NGOOD; i++) {
 		const struct seq *s = &good_utf8[i];
 
-		ck_assert_msg(utf8_ok(s->b, s->n) == 1, "valid %s rejected", s->what);
+		CHECK(utf8_ok(s->b, s->n) == 1, "valid %s rejected", s->what);
 		ck_assert_int_eq(ref_utf8_valid((const uint8_t *)s->b, s->n), 1);
 		/* and surrounded by ASCII */
 		buf[0] = 'x';
 		memcpy(buf + 1, s->b, s->n);
 		buf[1 + s->n] = 'y';
-		ck_assert_msg(utf8_ok(buf, s->n + 2) == 1, "x%sy rejected", s->what);
+		CHECK(utf8_ok(buf, s->n + 2) == 1, "x%sy rejected", s->what);
 	}
 	for (i = 0; i < NBAD; i++) {
 		const struct seq *s = &bad_utf8[i];
 
-		ck_assert_msg(utf8_ok(s->b, s->n) == 0, "invalid %s accepted",
+		CHECK(utf8_ok(s->b, s->n) == 0, "invalid %s accepted",
 		    s->what);
 		ck_assert_int_eq(ref_utf8_valid((const uint8_t *)s->b, s->n), 0);
 		memcpy(buf, "ok \xC3\xA9 ", 6);
 		memcpy(buf + 6, s->b, s->n);
-		ck_assert_msg(utf8_ok(buf, s->n + 6) == 0, "...%s accepted", s->what);
+		CHECK(utf8_ok(buf, s->n + 6) == 0, "...%s accepted", s->what);
 		buf[6 + s->n] = 'z';
-		ck_assert_msg(utf8_ok(buf, s->n + 7) == 0, "...%s.. accepted",
+		CHECK(utf8_ok(buf, s->n + 7) == 0, "...%s.. accepted",
 		    s->what);
 	}
 	/* every ASCII byte but NUL */
@@ -1664,8 +1690,8 @@ START_TEST(test_utf8_cases)
 		for (i = 0; i < sizeof cps / sizeof cps[0]; i++) {
 			size_t n = utf8_put(buf, cps[i]);
 
-			ck_assert_msg(utf8_ok(buf, n) == 1, "U+%04X rejected", cps[i]);
-			ck_assert_msg(utf8_ok(buf, n - 1) == (n == 1),
+			CHECK(utf8_ok(buf, n) == 1, "U+%04X rejected", cps[i]);
+			CHECK(utf8_ok(buf, n - 1) == (n == 1),
 			    "U+%04X cut by one accepted", cps[i]);
 		}
 	}
@@ -1689,7 +1715,7 @@ START_TEST(test_utf8_exhaustive)
 		ck_assert_int_eq(wire_utf8_valid(b, 1), ref_utf8_valid(b, 1));
 		for (c = 0; c < 256; c++) {
 			b[1] = (uint8_t)c;
-			ck_assert_msg(wire_utf8_valid(b, 2) == ref_utf8_valid(b, 2),
+			CHECK(wire_utf8_valid(b, 2) == ref_utf8_valid(b, 2),
 			    "%02X %02X", a, c);
 		}
 	}
@@ -1738,7 +1764,7 @@ START_TEST(test_utf8_random)
 			    (uint8_t)(r >> 8);
 		}
 		v = wire_utf8_valid(b, n);
-		ck_assert_msg(v == ref_utf8_valid(b, n), "random string %u", i);
+		CHECK(v == ref_utf8_valid(b, n), "random string %u", i);
 		valid += (unsigned)v;
 	}
 	ck_assert_uint_gt(valid, 1000);
@@ -1761,13 +1787,13 @@ START_TEST(test_table_ops)
 		ck_assert(d->doc != NULL);
 		ck_assert_str_eq(d->body.name, d->name);
 		if (i > 0)
-			ck_assert_msg(wire_ops[i - 1].opcode < d->opcode,
+			CHECK(wire_ops[i - 1].opcode < d->opcode,
 			    "%s (0x%04x) after %s (0x%04x)", d->name, d->opcode,
 			    wire_ops[i - 1].name, wire_ops[i - 1].opcode);
 		for (j = 0; j < i; j++) {
-			ck_assert_msg(wire_ops[j].opcode != d->opcode,
+			CHECK(wire_ops[j].opcode != d->opcode,
 			    "opcode 0x%04x twice", d->opcode);
-			ck_assert_msg(strcmp(wire_ops[j].name, d->name) != 0,
+			CHECK(strcmp(wire_ops[j].name, d->name) != 0,
 			    "name %s twice", d->name);
 		}
 		ck_assert_ptr_eq(wire_op(d->opcode), d);
@@ -1775,38 +1801,38 @@ START_TEST(test_table_ops)
 		/* number ranges, as wire.def lays them out */
 		switch (d->port) {
 		case WIRE_PORT_BOTH:
-			ck_assert_msg(d->opcode < 0x0100, "%s", d->name);
+			CHECK(d->opcode < 0x0100, "%s", d->name);
 			break;
 		case WIRE_PORT_CLIENT:
 			if (d->dir == WIRE_DIR_REQUEST)
-				ck_assert_msg(d->opcode > 0x0100 && d->opcode < 0x0180,
+				CHECK(d->opcode > 0x0100 && d->opcode < 0x0180,
 				    "%s", d->name);
 			else if (d->dir == WIRE_DIR_RESPONSE)
-				ck_assert_msg(d->opcode >= 0x0180 && d->opcode < 0x01C0,
+				CHECK(d->opcode >= 0x0180 && d->opcode < 0x01C0,
 				    "%s", d->name);
 			else
-				ck_assert_msg(d->dir == WIRE_DIR_PUSH &&
+				CHECK(d->dir == WIRE_DIR_PUSH &&
 				    d->opcode >= 0x01C0 && d->opcode < 0x0200,
 				    "%s", d->name);
 			break;
 		case WIRE_PORT_INTERNAL:
-			ck_assert_msg(d->opcode >> 8 == 2 && d->dir == WIRE_DIR_PEER,
+			CHECK(d->opcode >> 8 == 2 && d->dir == WIRE_DIR_PEER,
 			    "%s", d->name);
 			break;
 		case WIRE_PORT_RECORD:
-			ck_assert_msg(d->opcode >> 8 == 3 && d->dir == WIRE_DIR_LOG,
+			CHECK(d->opcode >> 8 == 3 && d->dir == WIRE_DIR_LOG,
 			    "%s", d->name);
 			break;
 		default:
 			ck_abort_msg("%s: port %d", d->name, (int)d->port);
 		}
-		ck_assert_msg((d->flags & ~(unsigned)(WIRE_F_AUTH | WIRE_F_MUTATES |
+		CHECK((d->flags & ~(unsigned)(WIRE_F_AUTH | WIRE_F_MUTATES |
 		    WIRE_F_ANY)) == 0, "%s: unknown flags", d->name);
 	}
 	for (i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
 		char want[8];
 
-		ck_assert_msg(wire_op(unknown[i]) == NULL, "0x%04x found",
+		CHECK(wire_op(unknown[i]) == NULL, "0x%04x found",
 		    unknown[i]);
 		snprintf(want, sizeof want, "0x%04x", unknown[i]);
 		ck_assert_str_eq(wire_op_name(unknown[i]), want);
@@ -1827,51 +1853,51 @@ check_struct(const struct wire_struct *s, int is_item)
 		const struct wire_field *f = &s->fields[i];
 		size_t msize;
 
-		ck_assert_msg(f->name && f->name[0], "%s: field %u has no name",
+		CHECK(f->name && f->name[0], "%s: field %u has no name",
 		    s->name, i);
-		ck_assert_msg(f->doc != NULL, "%s.%s: no doc", s->name, f->name);
+		CHECK(f->doc != NULL, "%s.%s: no doc", s->name, f->name);
 		for (j = 0; j < i; j++)
-			ck_assert_msg(strcmp(s->fields[j].name, f->name) != 0,
+			CHECK(strcmp(s->fields[j].name, f->name) != 0,
 			    "%s.%s twice", s->name, f->name);
-		ck_assert_msg(f->min <= f->max, "%s.%s: min > max", s->name,
+		CHECK(f->min <= f->max, "%s.%s: min > max", s->name,
 		    f->name);
 		switch (f->type) {
 		case WT_STR:
-			ck_assert_msg(f->max <= 0xFFFF, "%s.%s", s->name, f->name);
+			CHECK(f->max <= 0xFFFF, "%s.%s", s->name, f->name);
 			msize = (size_t)f->max + 1;
 			break;
 		case WT_BYTES:
-			ck_assert_msg(f->max <= 0xFFFFFFFFu, "%s.%s", s->name,
+			CHECK(f->max <= 0xFFFFFFFFu, "%s.%s", s->name,
 			    f->name);
 			msize = sizeof(struct wire_bytes);
 			break;
 		case WT_LIST:
-			ck_assert_msg(!is_item, "item %s has LIST %s", s->name,
+			CHECK(!is_item, "item %s has LIST %s", s->name,
 			    f->name);
-			ck_assert_msg(i == s->nfields - 1, "%s.%s: LIST not last",
+			CHECK(i == s->nfields - 1, "%s.%s: LIST not last",
 			    s->name, f->name);
-			ck_assert_msg(f->max <= 0xFFFF && f->max > 0, "%s.%s",
+			CHECK(f->max <= 0xFFFF && f->max > 0, "%s.%s",
 			    s->name, f->name);
-			ck_assert_msg(f->item >= wire_items &&
+			CHECK(f->item >= wire_items &&
 			    f->item < wire_items + wire_nitems, "%s.%s: item",
 			    s->name, f->name);
 			msize = sizeof(struct wire_list);
 			break;
 		default:
-			ck_assert_msg(f->max <= type_max(f->type), "%s.%s: max "
+			CHECK(f->max <= type_max(f->type), "%s.%s: max "
 			    "does not fit the type", s->name, f->name);
 			msize = int_width(f->type);
 			break;
 		}
 		if (f->type != WT_LIST)
-			ck_assert_msg(f->item == NULL, "%s.%s", s->name, f->name);
+			CHECK(f->item == NULL, "%s.%s", s->name, f->name);
 		/* members in order, inside the struct */
-		ck_assert_msg(f->offset >= end, "%s.%s: offset", s->name, f->name);
+		CHECK(f->offset >= end, "%s.%s: offset", s->name, f->name);
 		end = f->offset + msize;
-		ck_assert_msg(end <= s->size, "%s.%s past the struct", s->name,
+		CHECK(end <= s->size, "%s.%s past the struct", s->name,
 		    f->name);
 	}
-	ck_assert_msg(s->max_encoded == enc_bound(s, 1), "%s: max_encoded %llu, "
+	CHECK(s->max_encoded == enc_bound(s, 1), "%s: max_encoded %llu, "
 	    "fields say %llu", s->name, (unsigned long long)s->max_encoded,
 	    (unsigned long long)enc_bound(s, 1));
 }
@@ -1903,15 +1929,15 @@ START_TEST(test_table_mutates)
 		if (!(d->flags & WIRE_F_MUTATES))
 			continue;
 		n++;
-		ck_assert_msg(d->port == WIRE_PORT_CLIENT &&
+		CHECK(d->port == WIRE_PORT_CLIENT &&
 		    d->dir == WIRE_DIR_REQUEST, "%s mutates but is not a client "
 		    "request", d->name);
-		ck_assert_msg(d->body.nfields >= 2 &&
+		CHECK(d->body.nfields >= 2 &&
 		    strcmp(f[0].name, "client_id") == 0 && f[0].type == WT_U64 &&
 		    strcmp(f[1].name, "seq") == 0 && f[1].type == WT_U64,
 		    "%s: mutating request must start with client_id, seq (U64)",
 		    d->name);
-		ck_assert_msg(f[0].min >= 1 && f[1].min >= 1, "%s: client_id and "
+		CHECK(f[0].min >= 1 && f[1].min >= 1, "%s: client_id and "
 		    "seq are never 0", d->name);
 	}
 	ck_assert_uint_gt(n, 0);
@@ -1929,7 +1955,7 @@ item_field(const char *item, const char *name)
 			const struct wire_field *f =
 			    field_named(&wire_items[i], name);
 
-			ck_assert_msg(f != NULL, "no %s.%s", item, name);
+			CHECK(f != NULL, "no %s.%s", item, name);
 			return f;
 		}
 	ck_abort_msg("no item %s", item);
@@ -1948,34 +1974,41 @@ START_TEST(test_table_limits)
 		const struct wire_field *lf = list_of(&d->body);
 		uint64_t one = d->body.max_encoded;
 
-		/* a client request never exceeds the client frame limit */
+		/* a client request never exceeds the client frame limits */
 		if (d->port == WIRE_PORT_CLIENT && d->dir == WIRE_DIR_REQUEST)
-			ck_assert_msg(d->body.max_encoded <= WIRE_MAX_PAYLOAD_CLIENT,
+			CHECK(d->body.max_encoded <= WIRE_MAX_PAYLOAD_CLIENT &&
+			    d->body.max_encoded <= WIRE_MAX_REQUEST,
 			    "%s: %llu bytes", d->name,
 			    (unsigned long long)d->body.max_encoded);
-		/* every message with (at least) one maximal item fits its
-		 * port's frames; with its minimum of items too */
-		if (lf) {
+		/* Outside the internal port a message always fits whole (a
+		 * full page of 100 messages included). On the internal port
+		 * a sender cuts long lists (APPEND) by size, so at least one
+		 * maximal item, or the minimum of items, must fit. */
+		if (d->port != WIRE_PORT_INTERNAL) {
+			CHECK(one <= port_limit(d), "%s: %llu bytes do not fit a "
+			    "frame of %u", d->name, (unsigned long long)one,
+			    port_limit(d));
+		} else if (lf) {
 			one -= lf->max * lf->item->max_encoded;
-			ck_assert_msg(one + (lf->min > 1 ? lf->min : 1) *
+			CHECK(one + (lf->min > 1 ? lf->min : 1) *
 			    lf->item->max_encoded <= port_limit(d),
 			    "%s: one maximal item does not fit a frame", d->name);
 		} else {
-			ck_assert_msg(one <= port_limit(d), "%s: %llu bytes do not "
+			CHECK(one <= port_limit(d), "%s: %llu bytes do not "
 			    "fit a frame", d->name, (unsigned long long)one);
 		}
 		/* records fit RECORD.payload and RECORD.type */
 		if (d->dir == WIRE_DIR_LOG) {
-			ck_assert_msg(d->body.max_encoded <= rpayload->max,
+			CHECK(d->body.max_encoded <= rpayload->max,
 			    "%s: %llu bytes > RECORD.payload", d->name,
 			    (unsigned long long)d->body.max_encoded);
-			ck_assert_msg(d->opcode >= rtype->min &&
+			CHECK(d->opcode >= rtype->min &&
 			    d->opcode <= rtype->max, "%s: opcode outside "
 			    "RECORD.type", d->name);
 		}
 		/* any reply to a (mutating) request can be stored in RECORD.reply */
 		if (d->dir == WIRE_DIR_RESPONSE || d->opcode == WIRE_OP_ERROR)
-			ck_assert_msg(d->body.max_encoded <= rreply->max,
+			CHECK(d->body.max_encoded <= rreply->max,
 			    "%s: %llu bytes > RECORD.reply", d->name,
 			    (unsigned long long)d->body.max_encoded);
 	}
@@ -1993,9 +2026,9 @@ START_TEST(test_table_errors)
 		ck_assert(e->name && e->name[0] && e->doc);
 		ck_assert_uint_ne(e->code, 0);
 		for (j = 0; j < i; j++) {
-			ck_assert_msg(wire_errors[j].code != e->code, "code %u twice",
+			CHECK(wire_errors[j].code != e->code, "code %u twice",
 			    e->code);
-			ck_assert_msg(strcmp(wire_errors[j].name, e->name) != 0,
+			CHECK(strcmp(wire_errors[j].name, e->name) != 0,
 			    "%s twice", e->name);
 		}
 		ck_assert_str_eq(wire_err_name(e->code), e->name);
@@ -2023,7 +2056,7 @@ decode_error_frame(const struct buf *b, uint32_t rid, struct wire_ERROR *m)
 	ck_assert_uint_eq(h.opcode, WIRE_OP_ERROR);
 	ck_assert_uint_eq(h.request_id, rid);
 	ck_assert_uint_eq(WIRE_HEADER_SIZE + (size_t)h.length, b->len);
-	ck_assert_msg(wire_decode(d, b->data + WIRE_HEADER_SIZE, h.length, m,
+	CHECK(wire_decode(d, b->data + WIRE_HEADER_SIZE, h.length, m,
 	    &err) == 0, "ERROR frame does not decode: %s", err.text);
 }
 
@@ -2076,7 +2109,7 @@ START_TEST(test_encode_error)
 			    "%s", s);
 			decode_error_frame(&b, 5, &m);
 			len = strlen(m.text);
-			ck_assert_msg(len <= CHAT_MAX_ERRTEXT &&
+			CHECK(len <= CHAT_MAX_ERRTEXT &&
 			    len > CHAT_MAX_ERRTEXT - cl, "cut to %zu bytes", len);
 			ck_assert((len - lead) % cl == 0);
 			ck_assert(memcmp(m.text, s, len) == 0);
@@ -2162,7 +2195,7 @@ START_TEST(test_random_payloads)
 		} else {
 			const struct pooled *pe = &pool[rng_next(&s) % npool];
 
-			ck_assert_uint_le(pe->n + 3, sizeof tmp);
+			CHECK(pe->n + 3 <= sizeof tmp, "pool entry too big");
 			memcpy(tmp, pe->p, pe->n);
 			n = pe->n;
 			mutated = 1;
@@ -2195,16 +2228,17 @@ START_TEST(test_random_payloads)
 		out = xcalloc(1, d->body.size);
 		memset(&err, 0, sizeof err);
 		rc = wire_decode(d, p, n, out, &err);
-		ck_assert_msg(rc == 0 || rc == -1, "rc %d", rc);
+		CHECK(rc == 0 || rc == -1, "rc %d", rc);
 		if (rc == 0) {
 			check_reencode(d, out, p, n);
 			accepted++;
 			mutated_ok += (unsigned)mutated;
 		} else {
-			ck_assert_msg(err.code == WIRE_E_BAD_FRAME ||
+			CHECK(err.code == WIRE_E_BAD_FRAME ||
 			    err.code == WIRE_E_TOO_LONG ||
 			    err.code == WIRE_E_BAD_FIELD, "error code %u", err.code);
-			ck_assert(memchr(err.text, '\0', sizeof err.text) != NULL);
+			CHECK(memchr(err.text, '\0', sizeof err.text) != NULL,
+			    "error text not terminated");
 		}
 		free(out);
 		free(p);
@@ -2309,7 +2343,7 @@ START_TEST(test_encode_after_consume)
 
 			snprintf(ctx, sizeof ctx, "%s frame %u after a consumed "
 			    "prefix", d->name, j);
-			ck_assert_msg(wire_peek_header(buf_head(&b), buf_pending(&b),
+			CHECK(wire_peek_header(buf_head(&b), buf_pending(&b),
 			    UINT32_MAX, &h) == WIRE_FRAME_OK, "%s: no frame", ctx);
 			check_frame(ctx, &sm, buf_head(&b),
 			    WIRE_HEADER_SIZE + (size_t)h.length, j);
@@ -2323,6 +2357,177 @@ START_TEST(test_encode_after_consume)
 	}
 }
 END_TEST
+
+/* ---- wire_encode_set ----------------------------------------------------- */
+
+/*
+ * Overwrite each leading fixed-width field of every opcode after the fact
+ * (as a "more" flag or a total is set once the list is written), in a
+ * frame and in a bare payload, behind a consumed prefix; the result must
+ * decode to the message with just that field changed.
+ */
+START_TEST(test_encode_set)
+{
+	unsigned i, j, set = 0;
+
+	for (i = 0; i < wire_nops; i++) {
+		const struct wire_opdesc *d = &wire_ops[i];
+		struct gen g = { MODE_RANDOM, seed_of(d->opcode, 21), 3, 1, 16, 16 };
+		struct sample sm;
+
+		gen_sample(&sm, d, &g);
+		for (j = 0; j < d->body.nfields && int_width(d->body.fields[j].type);
+		    j++) {
+			const struct wire_field *f = &d->body.fields[j];
+			uint64_t old = get_int(f, sm.msg), v;
+			int frame;
+
+			if (f->min == f->max)
+				continue;
+			v = rng_range(&g.rng, f->min, f->max);
+			if (v == old)
+				v = old == f->max ? f->min : f->max;
+			set_int(f, sm.msg, f->min);	/* encoded, then replaced */
+			for (frame = 0; frame <= 1; frame++) {
+				struct wire_enc e;
+				struct buf b;
+				uint8_t junk[100];
+				unsigned k;
+				size_t hl = frame ? WIRE_HEADER_SIZE : 0;
+				char ctx[96];
+
+				buf_init(&b);
+				memset(junk, 0xEE, sizeof junk);
+				buf_append(&b, junk, sizeof junk);
+				buf_consume(&b, sizeof junk - 10);
+				if (frame)
+					wire_encode_begin(&e, &b, d->opcode, 3, sm.msg);
+				else
+					wire_payload_begin(&e, &b, &d->body, sm.msg);
+				if (j % 2)	/* before or after the items */
+					wire_encode_set(&e, f->name, v);
+				for (k = 0; k < sm.nitems; k++)
+					wire_encode_item(&e, sm.items[k]);
+				if (j % 2 == 0)
+					wire_encode_set(&e, f->name, v);
+				wire_encode_end(&e);
+				set_int(f, sm.msg, v);
+				snprintf(ctx, sizeof ctx, "%s: set %s%s", d->name,
+				    f->name, frame ? "" : " (payload)");
+				CHECK(buf_pending(&b) >= 10 + hl, "%s: short", ctx);
+				if (frame)
+					check_frame(ctx, &sm, buf_head(&b) + 10,
+					    buf_pending(&b) - 10, 3);
+				decode_and_compare(ctx, &sm, buf_head(&b) + 10 + hl,
+				    buf_pending(&b) - 10 - hl);
+				set_int(f, sm.msg, f->min);
+				buf_free(&b);
+				set++;
+			}
+			set_int(f, sm.msg, old);
+		}
+		sample_free(&sm);
+	}
+	ck_assert_uint_gt(set, 0);
+}
+END_TEST
+
+/* ---- encoder contract violations abort ------------------------------------ */
+
+/* Fill the first list-less, min-mode message of op and return it. */
+static void *
+min_msg(const char *op, struct sample *sm)
+{
+	struct gen g = { MODE_MIN, 1, 0, 0, 0, 0 };
+
+	gen_sample(sm, op_named(op), &g);
+	return sm->msg;
+}
+
+/*
+ * Each case breaks the encoder's contract once and must abort (SIGABRT);
+ * the "wire: BUG" message goes to /dev/null. Run only in fork mode.
+ */
+START_TEST(test_encode_bugs)
+{
+	const struct wire_opdesc *mr = op_named("MARK_READ");
+	const struct wire_field *lf = list_of(&mr->body);
+	struct sample sm;
+	struct wire_enc e;
+	struct buf b;
+	void *m, *item;
+	unsigned k;
+
+	ck_assert(freopen("/dev/null", "w", stderr) != NULL);
+	buf_init(&b);
+	switch (_i) {
+	case 0:		/* integer out of range */
+		m = min_msg("HELLO", &sm);
+		set_int(field_named(&sm.d->body, "kind"), m, 0);
+		wire_encode(&b, sm.d->opcode, 1, m);
+		break;
+	case 1:		/* string over its max (no NUL within max + 1) */
+		m = min_msg("REGISTER", &sm);
+		memset((char *)m + field_named(&sm.d->body, "username")->offset,
+		    'u', CHAT_MAX_USERNAME + 1);
+		wire_encode(&b, sm.d->opcode, 1, m);
+		break;
+	case 2:		/* string under its min */
+		m = min_msg("REGISTER", &sm);
+		((char *)m)[field_named(&sm.d->body, "password")->offset] = '\0';
+		wire_encode(&b, sm.d->opcode, 1, m);
+		break;
+	case 3:		/* BYTES of the wrong length */
+		m = min_msg("RESUME", &sm);
+		{
+			struct wire_bytes bad = { (const uint8_t *)"short", 5 };
+
+			memcpy((char *)m + sm.d->body.fields[0].offset, &bad,
+			    sizeof bad);
+		}
+		wire_encode(&b, sm.d->opcode, 1, m);
+		break;
+	case 4:		/* too many list items */
+		m = min_msg("MARK_READ", &sm);
+		item = xcalloc(1, lf->item->size);
+		set_int(&lf->item->fields[0], item, 1);
+		wire_encode_begin(&e, &b, mr->opcode, 1, m);
+		for (k = 0; k <= lf->max; k++)
+			wire_encode_item(&e, item);
+		break;
+	case 5:		/* too few list items */
+		m = min_msg("MARK_READ", &sm);
+		wire_encode(&b, mr->opcode, 1, m);
+		break;
+	case 6:		/* an item for a message without a list */
+		m = min_msg("PING", &sm);
+		wire_encode_begin(&e, &b, sm.d->opcode, 1, m);
+		wire_encode_item(&e, m);
+		break;
+	case 7:		/* set a field behind a variable-width one */
+		m = min_msg("SEND", &sm);
+		wire_encode_begin(&e, &b, sm.d->opcode, 1, m);
+		wire_encode_set(&e, "body", 1);
+		break;
+	case 8:		/* set a field out of its range */
+		m = min_msg("MESSAGES", &sm);
+		wire_encode_begin(&e, &b, sm.d->opcode, 1, m);
+		wire_encode_set(&e, "more", 2);
+		break;
+	case 9:		/* set a field that does not exist */
+		m = min_msg("PING", &sm);
+		wire_encode_begin(&e, &b, sm.d->opcode, 1, m);
+		wire_encode_set(&e, "no_such_field", 1);
+		break;
+	default:	/* an unknown opcode */
+		m = min_msg("PING", &sm);
+		wire_encode(&b, 0x0005, 1, m);
+		break;
+	}
+	ck_abort_msg("case %d did not abort", _i);
+}
+END_TEST
+#define N_ENCODE_BUGS 11
 
 /* ---- suite ---------------------------------------------------------------- */
 
@@ -2349,6 +2554,7 @@ wire_suite(void)
 	tcase_add_test(tc, test_reject_examples);
 	tcase_add_test(tc, test_list_iteration);
 	tcase_add_test(tc, test_encode_after_consume);
+	tcase_add_test(tc, test_encode_set);
 	tcase_add_test(tc, test_encode_error);
 	suite_add_tcase(s, tc);
 
@@ -2375,8 +2581,18 @@ wire_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(wire_suite());
+	Suite *s = wire_suite();
+	SRunner *sr = srunner_create(s);
 	int failed;
+
+	/* Tests that expect abort() need a child process to die in. */
+	if (srunner_fork_status(sr) != CK_NOFORK) {
+		TCase *tc = tcase_create("encode_bugs");
+
+		tcase_add_loop_test_raise_signal(tc, test_encode_bugs, SIGABRT, 0,
+		    N_ENCODE_BUGS);
+		suite_add_tcase(s, tc);
+	}
 
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);

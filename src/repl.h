@@ -1,0 +1,191 @@
+/*
+ * repl.h — replication: links between replicas, log shipping, the in-sync
+ * set, elections, snapshots. DESIGN.md §6 states the invariants; this is
+ * how the code is cut:
+ *
+ *   repl_link.c   one authenticated TCP link per pair of replicas (the lower
+ *                 id dials), heartbeats, liveness, the internal-port frame
+ *                 dispatch, and the periodic tick that drives everything
+ *   repl_ship.c   primary: stream the log to every backup from where it
+ *                 stands, count acknowledgements, move the commit point,
+ *                 change the ISR; backup: apply APPENDs in order and ack
+ *   repl_vote.c   rounds, ballots (with durable promises), announcement
+ *                 and acceptance; the decision itself is repl_elect.c
+ *   repl_snap.c   snapshot transfer for a backup whose log diverged or is
+ *                 behind the pruned point
+ *
+ * State lives in struct repl (one per process, inside struct server) and
+ * struct peer (one per other replica of the configuration).
+ */
+#ifndef CHATD_REPL_H
+#define CHATD_REPL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "buf.h"
+#include "net.h"
+#include "repl_elect.h"
+
+struct server;
+
+/* Link state, in order. */
+enum link_state {
+	LINK_DOWN,		/* no connection (dialing or waiting for one) */
+	LINK_HELLO,		/* connected, HELLO/AUTH in progress */
+	LINK_UP,		/* authenticated: frames flow */
+};
+
+struct snap_out;
+struct snap_in;
+
+struct peer {
+	uint32_t        id;
+	const char     *host;
+	uint16_t        internal_port;
+	uint16_t        client_port;
+
+	struct conn    *conn;
+	enum link_state state;
+	int             dialer;		/* we dial this peer (our id lower) */
+	uint8_t         my_nonce[32];
+	uint8_t         their_nonce[32];
+	int             hello_seen, auth_sent, auth_ok;
+	uint64_t        last_heard;	/* mono ms of the last frame */
+	uint64_t        next_dial;	/* mono ms; backoff */
+	unsigned        backoff_ms;
+	int             refused;	/* last dial was refused: no process */
+
+	/* What it told us in its last heartbeat. */
+	uint64_t        epoch;
+	uint32_t        primary_id;
+	struct logpos   last;
+	int             eligible;
+
+	/* Primary side: shipping to this backup. */
+	int             shipping;	/* it asked (CATCHUP) and we agreed */
+	uint64_t        next_lsn;	/* next record to send */
+	uint64_t        acked_lsn;	/* it has committed up to here */
+	uint64_t        last_ack_at;	/* mono ms */
+	struct snap_out *snap_out;
+
+	/* Backup side: a snapshot coming from this primary. */
+	struct snap_in *snap_in;
+};
+
+struct round {
+	uint64_t       epoch;		/* 0: no round */
+	uint64_t       started;		/* mono ms */
+	struct ballot  ballots[ELECT_MAX];
+	size_t         n;
+	int            decided;
+	uint32_t       winner;
+	/* Winner side: who must accept, who did. */
+	uint32_t       voters[ELECT_MAX];
+	size_t         nvoters;
+	uint32_t       accepted[ELECT_MAX];
+	size_t         naccepted;
+	int            announced;
+};
+
+struct repl {
+	struct server *srv;
+	struct peer    peers[ELECT_MAX];
+	size_t         npeers;
+	uint8_t        key[32];		/* the cluster key */
+	struct timer  *tick;
+	uint64_t       last_tick;	/* mono ms: detects our own pauses */
+
+	uint64_t       promised;	/* highest epoch promised (durable) */
+	uint64_t       accepted_epoch;	/* epoch whose primary we accepted */
+	uint32_t       accepted_primary;
+	struct isr     isr;		/* newest ISR known (applied or heard) */
+	int            recovering;	/* since start, not yet readmitted */
+	uint32_t       waiting_for;	/* rule 4 / a round that waits */
+	char           note[200];	/* for STATUS and logs */
+
+	uint64_t       commit_lsn;	/* acknowledged by the whole ISR */
+	uint64_t       primary_since;	/* mono ms; 0 when not primary */
+	uint64_t       lost_primary_at;	/* mono ms the primary went silent */
+	int            need_ack;	/* backup: APPEND_ACK after commit */
+	int            isr_change_pending;	/* an R_ISR is not yet acked */
+
+	struct round   round;
+};
+
+/* ---- repl_link.c --------------------------------------------------------- */
+int  repl_init(struct repl *r, struct server *s, char *err, size_t errlen);
+void repl_shutdown(struct repl *r);
+/* Accepted internal connection (the listener's ops use this). */
+extern const struct conn_ops repl_accept_ops;
+struct peer *repl_peer(struct repl *r, uint32_t id);
+/* Send a frame (a struct of op) to a peer whose link is up. */
+void repl_send(struct peer *p, uint16_t op, uint32_t request_id,
+	       const void *msg);
+void repl_send_encoded(struct peer *p, uint16_t op, const struct buf *payload);
+/* Peers whose links are up, as ids; returns how many. */
+size_t repl_connected(const struct repl *r, uint32_t *ids);
+/* Our own state, as heartbeats and ballots carry it. */
+void repl_self_last(const struct repl *r, struct logpos *last);
+int  repl_self_eligible(struct repl *r);
+/* A frame from a peer whose link is up (after AUTH). */
+void repl_dispatch(struct repl *r, struct peer *p, const struct wire_header *h,
+		   const uint8_t *payload);
+/* Adopt an ISR heard of if it is newer than the one we know. */
+void repl_adopt_isr(struct repl *r, const struct isr *isr);
+/* Decode an ISR list (MEMBER items) of a message into *isr. */
+void repl_isr_from_list(const struct wire_opdesc *d, const struct wire_list *l,
+			struct logpos set_at, struct isr *isr);
+void repl_encode_isr(struct wire_enc *e, const struct isr *isr);
+/* Role changes. */
+void repl_become_backup(struct repl *r, uint64_t epoch, uint32_t primary);
+void repl_step_down(struct repl *r, const char *why);
+/* Persist a u64 in meta outside any transaction (fsync'd). */
+int  repl_persist(struct repl *r, const char *key, uint64_t v);
+
+/* ---- repl_ship.c ----------------------------------------------------------- */
+/* Primary: ship what each backup lacks, within flow-control limits. */
+void repl_ship_all(struct repl *r);
+/* Primary: recompute the commit point from the acks; 1 if it moved. */
+int  repl_update_commit(struct repl *r);
+/* Primary: the ISR a newly established primary writes, and later changes. */
+int  repl_write_isr(struct repl *r, const struct isr *isr, const char *why);
+/* Primary: drop ISR members that are gone, add caught-up backups. */
+void repl_check_isr(struct repl *r);
+/* Backup: tell the primary where our log ends. */
+void repl_send_catchup(struct repl *r);
+/* Backup: after the local commit, acknowledge what we hold. */
+void repl_send_ack(struct repl *r);
+void repl_on_catchup(struct repl *r, struct peer *p, const uint8_t *payload,
+		     size_t len);
+void repl_on_append(struct repl *r, struct peer *p, const uint8_t *payload,
+		    size_t len);
+void repl_on_append_ack(struct repl *r, struct peer *p, const uint8_t *payload,
+			size_t len);
+/* The ISR applied from the log changed (R_ISR applied). */
+void repl_isr_applied(struct repl *r);
+
+/* ---- repl_vote.c ----------------------------------------------------------- */
+/* Start a round for a new epoch (we have no primary). */
+void repl_start_round(struct repl *r, const char *why);
+/* Periodic: decide or time out the current round. */
+void repl_round_tick(struct repl *r);
+void repl_on_round(struct repl *r, struct peer *p, const uint8_t *payload,
+		   size_t len);
+void repl_on_ballot(struct repl *r, struct peer *p, const uint8_t *payload,
+		    size_t len);
+void repl_on_announce(struct repl *r, struct peer *p, const uint8_t *payload,
+		      size_t len);
+void repl_on_announce_reply(struct repl *r, struct peer *p,
+			    const uint8_t *payload, size_t len);
+/* A link went down: a pending round or announcement may now complete. */
+void repl_vote_peer_lost(struct repl *r, struct peer *p);
+
+/* ---- repl_snap.c ------------------------------------------------------------- */
+/* Primary: send a full snapshot to p (its log diverged or is too old). */
+void repl_snap_start(struct repl *r, struct peer *p);
+void repl_snap_pump(struct repl *r, struct peer *p);
+void repl_snap_cancel(struct peer *p);
+void repl_on_snap(struct repl *r, struct peer *p, const struct wire_header *h,
+		  const uint8_t *payload);
+
+#endif

@@ -1,0 +1,774 @@
+/*
+ * repl_link.c — links between replicas and the periodic tick.
+ *
+ * One TCP connection per pair: the replica with the lower id dials, the
+ * other accepts (and learns who called from its HELLO). Each side sends a
+ * HELLO with a fresh 32-byte nonce, then proves it holds the cluster key
+ * with AUTH over both nonces (auth_proof); the accepting side answers only
+ * after checking the dialer's proof. Until a link is authenticated, any
+ * other frame is refused and the connection closed: nothing an outsider
+ * sends is ever applied.
+ *
+ * Liveness: every frame counts as a sign of life; heartbeats go out every
+ * heartbeat_ms. A peer silent for election_timeout_ms is down. A crashed
+ * process is noticed sooner: its connection closes, and a reconnection
+ * (or, on the accepting side, a probe) is refused at once.
+ *
+ * A pause is not a crash: when our own tick comes late (SIGSTOP, swap),
+ * every peer's silence timer restarts instead of condemning everyone.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "auth.h"
+#include "log.h"
+#include "repl.h"
+#include "server.h"
+
+#define DIAL_BACKOFF_MIN_MS 20
+#define DIAL_BACKOFF_MAX_MS 1000
+
+static void link_tick(void *ud);
+static const struct conn_ops dial_ops;
+static const struct conn_ops probe_ops;
+
+static struct repl *the_repl;	/* for accepted connections (no peer yet) */
+
+struct peer *
+repl_peer(struct repl *r, uint32_t id)
+{
+	size_t i;
+
+	for (i = 0; i < r->npeers; i++)
+		if (r->peers[i].id == id)
+			return &r->peers[i];
+	return NULL;
+}
+
+static uint64_t
+failure_timeout(const struct repl *r)
+{
+	return r->srv->cfg->election_timeout_ms;
+}
+
+size_t
+repl_connected(const struct repl *r, uint32_t *ids)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->npeers; i++)
+		if (r->peers[i].state == LINK_UP)
+			ids[n++] = r->peers[i].id;
+	return n;
+}
+
+void
+repl_self_last(const struct repl *r, struct logpos *last)
+{
+	store_last(r->srv->store, &last->epoch, &last->lsn);
+}
+
+int
+repl_self_eligible(struct repl *r)
+{
+	uint32_t ids[ELECT_MAX], waiting = 0;
+	size_t n = repl_connected(r, ids);
+	char why[200];
+	int ok = elect_eligible(r->srv->self->id, &r->isr, r->recovering, ids,
+	    n, &waiting, why, sizeof why);
+
+	if (!ok && r->srv->role != ROLE_PRIMARY) {
+		r->waiting_for = waiting;
+		snprintf(r->note, sizeof r->note, "%s", why);
+	}
+	return ok;
+}
+
+int
+repl_persist(struct repl *r, const char *key, uint64_t v)
+{
+	struct store *st = r->srv->store;
+
+	/* A promise must be on disk before anyone hears of it: commit what
+	 * this turn applied so far, then write the key on its own. */
+	if (store_in_txn(st) && store_commit(st) < 0)
+		return -1;
+	return store_meta_set_u64(st, key, v);
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+void
+repl_send(struct peer *p, uint16_t op, uint32_t request_id, const void *msg)
+{
+	if (p->conn == NULL || conn_is_closing(p->conn))
+		return;
+	wire_encode(conn_outbuf(p->conn), op, request_id, msg);
+	conn_sent(p->conn);
+}
+
+void
+repl_send_encoded(struct peer *p, uint16_t op, const struct buf *payload)
+{
+	struct buf *out;
+	uint8_t *h;
+	size_t len = buf_pending(payload);
+
+	if (p->conn == NULL || conn_is_closing(p->conn))
+		return;
+	out = conn_outbuf(p->conn);
+	h = buf_reserve(out, WIRE_HEADER_SIZE + len);
+	put_be16(h, WIRE_MAGIC);
+	h[2] = WIRE_VERSION_MAX;
+	h[3] = 0;
+	put_be16(h + 4, op);
+	put_be32(h + 6, 0);
+	put_be32(h + 10, (uint32_t)len);
+	memcpy(h + WIRE_HEADER_SIZE, buf_head(payload), len);
+	out->len += WIRE_HEADER_SIZE + len;
+	conn_sent(p->conn);
+}
+
+void
+repl_encode_isr(struct wire_enc *e, const struct isr *isr)
+{
+	struct wire_item_MEMBER m;
+	unsigned i;
+
+	for (i = 0; i < isr->n; i++) {
+		m.id = isr->ids[i];
+		wire_encode_item(e, &m);
+	}
+}
+
+void
+repl_isr_from_list(const struct wire_opdesc *d, const struct wire_list *l,
+		   struct logpos set_at, struct isr *isr)
+{
+	struct wire_list_iter it;
+	struct wire_item_MEMBER m;
+
+	memset(isr, 0, sizeof *isr);
+	isr->set_at = set_at;
+	wire_list_begin(&it, d, l);
+	while (wire_list_next(&it, &m))
+		if (isr->n < ELECT_MAX && !isr_has(isr, m.id))
+			isr->ids[isr->n++] = m.id;
+}
+
+void
+repl_adopt_isr(struct repl *r, const struct isr *isr)
+{
+	if (logpos_cmp(isr->set_at, r->isr.set_at) <= 0 || isr->n == 0)
+		return;
+	r->isr = *isr;
+	log_debug("adopted ISR set at (%llu,%llu) with %u members",
+	    (unsigned long long)isr->set_at.epoch,
+	    (unsigned long long)isr->set_at.lsn, isr->n);
+}
+
+static void
+send_heartbeat(struct repl *r, struct peer *p)
+{
+	struct server *s = r->srv;
+	struct wire_HEARTBEAT hb;
+	struct wire_enc e;
+	struct logpos last;
+
+	memset(&hb, 0, sizeof hb);
+	repl_self_last(r, &last);
+	hb.epoch = r->promised > s->epoch ? r->promised : s->epoch;
+	hb.last_epoch = last.epoch;
+	hb.last_lsn = last.lsn;
+	hb.isr_epoch = r->isr.set_at.epoch;
+	hb.isr_lsn = r->isr.set_at.lsn;
+	hb.eligible = (uint8_t)repl_self_eligible(r);
+	hb.primary_id = s->role == ROLE_PRIMARY ? s->self->id :
+	    s->role == ROLE_BACKUP ? s->primary_id : 0;
+	/* Claim only what is true: the epoch we lead or follow. */
+	if (s->role == ROLE_PRIMARY || s->role == ROLE_BACKUP)
+		hb.epoch = s->epoch;
+	hb.commit_lsn = r->commit_lsn;
+	hb.sent_at = wall_ms();
+	if (p->conn == NULL || conn_is_closing(p->conn))
+		return;
+	wire_encode_begin(&e, conn_outbuf(p->conn), WIRE_OP_HEARTBEAT, 0, &hb);
+	repl_encode_isr(&e, &r->isr);
+	wire_encode_end(&e);
+	conn_sent(p->conn);
+}
+
+/* ---- link life cycle ------------------------------------------------------- */
+
+static void
+link_up(struct repl *r, struct peer *p)
+{
+	p->state = LINK_UP;
+	p->last_heard = mono_ms();
+	p->backoff_ms = DIAL_BACKOFF_MIN_MS;
+	p->refused = 0;
+	log_info("link to replica %u up (%s)", p->id, conn_peer(p->conn));
+	send_heartbeat(r, p);
+	/* A backup whose primary came back asks to be brought up to date. */
+	if (r->srv->role == ROLE_BACKUP && r->srv->primary_id == p->id)
+		repl_send_catchup(r);
+}
+
+static void
+link_lost(struct repl *r, struct peer *p, const char *reason)
+{
+	int was_up = p->state == LINK_UP;
+
+	if (was_up)
+		log_info("link to replica %u down: %s", p->id, reason);
+	p->conn = NULL;
+	p->state = LINK_DOWN;
+	p->hello_seen = p->auth_sent = p->auth_ok = 0;
+	p->shipping = 0;
+	repl_snap_cancel(p);
+	if (p->dialer)
+		p->next_dial = mono_ms();	/* redial at once */
+	if (was_up) {
+		repl_vote_peer_lost(r, p);
+		if (r->srv->role == ROLE_PRIMARY)
+			repl_check_isr(r);
+	}
+	if (!p->dialer && was_up) {
+		/* We do not dial this peer: probe whether its process is
+		 * still there (a refused connect means it is gone). */
+		char err[128];
+		struct conn *c = loop_connect(r->srv->loop, p->host,
+		    p->internal_port, &probe_ops, p, WIRE_MAX_PAYLOAD_INTERNAL,
+		    err, sizeof err);
+		if (c == NULL)
+			p->refused = 1;
+	}
+}
+
+static void
+send_hello(struct repl *r, struct peer *p)
+{
+	struct wire_HELLO h;
+
+	memset(&h, 0, sizeof h);
+	h.version_min = WIRE_VERSION_MIN;
+	h.version_max = WIRE_VERSION_MAX;
+	h.kind = 2;
+	h.replica_id = r->srv->self->id;
+	snprintf(h.software, sizeof h.software, "chatd %s", CHATD_VERSION);
+	auth_random(p->my_nonce, sizeof p->my_nonce);
+	h.nonce.ptr = p->my_nonce;
+	h.nonce.len = sizeof p->my_nonce;
+	repl_send(p, WIRE_OP_HELLO, 0, &h);
+}
+
+static void
+send_auth(struct repl *r, struct peer *p)
+{
+	struct wire_AUTH a;
+	uint8_t proof[32];
+
+	auth_proof(r->key, r->srv->self->id, p->my_nonce, p->their_nonce, proof);
+	a.proof.ptr = proof;
+	a.proof.len = sizeof proof;
+	repl_send(p, WIRE_OP_AUTH, 0, &a);
+	p->auth_sent = 1;
+}
+
+static void
+refuse(struct conn *c, uint32_t rid, uint16_t code, uint16_t op,
+       const char *why)
+{
+	log_warn("internal connection from %s refused: %s", conn_peer(c), why);
+	wire_encode_error(conn_outbuf(c), rid, code, op, "%s", why);
+	conn_sent(c);
+	conn_close(c, why, 1);
+}
+
+/* HELLO and AUTH on a link that is not up yet. */
+static void
+handshake(struct repl *r, struct peer *p, const struct wire_header *h,
+	  const uint8_t *payload)
+{
+	struct wire_decode_error err;
+	struct wire_HELLO hello;
+	struct wire_AUTH a;
+	uint8_t want[32];
+
+	if (h->opcode == WIRE_OP_HELLO && !p->hello_seen) {
+		if (wire_decode(wire_op(h->opcode), payload, h->length, &hello,
+		    &err) < 0 || hello.nonce.len != 32 ||
+		    hello.replica_id != p->id) {
+			refuse(p->conn, h->request_id, WIRE_E_NOT_AUTHORIZED,
+			    h->opcode, "bad replica HELLO");
+			return;
+		}
+		memcpy(p->their_nonce, hello.nonce.ptr, 32);
+		p->hello_seen = 1;
+		if (p->dialer)
+			send_auth(r, p);	/* the dialer proves first */
+		return;
+	}
+	if (h->opcode == WIRE_OP_AUTH && p->hello_seen && !p->auth_ok) {
+		if (wire_decode(wire_op(h->opcode), payload, h->length, &a,
+		    &err) < 0) {
+			refuse(p->conn, h->request_id, WIRE_E_NOT_AUTHORIZED,
+			    h->opcode, "bad AUTH");
+			return;
+		}
+		auth_proof(r->key, p->id, p->their_nonce, p->my_nonce, want);
+		if (!auth_equal(want, a.proof.ptr, 32)) {
+			refuse(p->conn, h->request_id, WIRE_E_NOT_AUTHORIZED,
+			    h->opcode, "wrong cluster key");
+			return;
+		}
+		p->auth_ok = 1;
+		if (!p->auth_sent)
+			send_auth(r, p);
+		link_up(r, p);
+		return;
+	}
+	refuse(p->conn, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
+	    "frame before authentication");
+}
+
+static void
+on_peer_frame(struct conn *c, const struct wire_header *h,
+	      const uint8_t *payload)
+{
+	struct peer *p = conn_data(c);
+	struct repl *r = the_repl;
+
+	if (p == NULL || p->conn != c)
+		return;
+	r->srv->now = wall_ms();
+	p->last_heard = mono_ms();
+	if (p->state != LINK_UP) {
+		handshake(r, p, h, payload);
+		return;
+	}
+	repl_dispatch(r, p, h, payload);
+}
+
+static void
+on_peer_close(struct conn *c, const char *reason)
+{
+	struct peer *p = conn_data(c);
+
+	if (p && p->conn == c)
+		link_lost(the_repl, p, reason);
+}
+
+/* An accepted connection: who is it? Learn from its HELLO. */
+static void
+on_accepted_frame(struct conn *c, const struct wire_header *h,
+		  const uint8_t *payload)
+{
+	struct repl *r = the_repl;
+	struct wire_decode_error err;
+	struct wire_HELLO hello;
+	struct peer *p;
+
+	if (h->opcode != WIRE_OP_HELLO) {
+		refuse(c, h->request_id, WIRE_E_HELLO_FIRST, h->opcode,
+		    "HELLO must be the first frame");
+		return;
+	}
+	if (wire_decode(wire_op(h->opcode), payload, h->length, &hello,
+	    &err) < 0 || hello.kind != 2 || hello.nonce.len != 32) {
+		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "not a replica HELLO");
+		return;
+	}
+	p = repl_peer(r, hello.replica_id);
+	if (p == NULL || p->dialer) {
+		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "unknown replica id, or one we dial ourselves");
+		return;
+	}
+	/* A peer that restarted calls again before we noticed its old
+	 * connection die: the new one wins. */
+	if (p->conn) {
+		struct conn *old = p->conn;
+		link_lost(r, p, "replaced by a new connection");
+		conn_set_data(old, NULL);
+		conn_close(old, "replaced", 0);
+	}
+	p->conn = c;
+	p->state = LINK_HELLO;
+	conn_set_data(c, p);
+	memcpy(p->their_nonce, hello.nonce.ptr, 32);
+	p->hello_seen = 1;
+	send_hello(r, p);
+	/* and wait for the dialer's AUTH before proving ourselves */
+}
+
+static void
+on_accepted_close(struct conn *c, const char *reason)
+{
+	on_peer_close(c, reason);
+}
+
+static void
+on_accepted_first(struct conn *c, const struct wire_header *h,
+		  const uint8_t *payload)
+{
+	if (conn_data(c) == NULL)
+		on_accepted_frame(c, h, payload);
+	else
+		on_peer_frame(c, h, payload);
+}
+
+static void
+on_accept(struct conn *c)
+{
+	conn_set_data(c, NULL);
+	conn_set_output_cap(c, 64u * 1024 * 1024);
+}
+
+const struct conn_ops repl_accept_ops = {
+	.on_accept = on_accept,
+	.on_frame = on_accepted_first,
+	.on_close = on_accepted_close,
+};
+
+static void
+on_dial_connect(struct conn *c, int err)
+{
+	struct peer *p = conn_data(c);
+
+	if (p == NULL)
+		return;
+	if (err) {
+		p->refused = err == ECONNREFUSED;
+		return;		/* on_close follows */
+	}
+	p->state = LINK_HELLO;
+	send_hello(the_repl, p);
+}
+
+static const struct conn_ops dial_ops = {
+	.on_connect = on_dial_connect,
+	.on_frame = on_peer_frame,
+	.on_close = on_peer_close,
+};
+
+/* A probe only asks "is anybody there?" and hangs up. */
+static void
+on_probe_connect(struct conn *c, int err)
+{
+	struct peer *p = conn_data(c);
+
+	if (p)
+		p->refused = err == ECONNREFUSED;
+	if (!err)
+		conn_close(c, "probe done", 0);
+}
+
+static void
+on_probe_close(struct conn *c, const char *reason)
+{
+	(void)c;
+	(void)reason;
+}
+
+static const struct conn_ops probe_ops = {
+	.on_connect = on_probe_connect,
+	.on_close = on_probe_close,
+};
+
+static void
+dial(struct repl *r, struct peer *p, uint64_t now)
+{
+	char err[200];
+
+	p->next_dial = now + p->backoff_ms;
+	p->backoff_ms = p->backoff_ms * 2 > DIAL_BACKOFF_MAX_MS ?
+	    DIAL_BACKOFF_MAX_MS : p->backoff_ms * 2;
+	p->conn = loop_connect(r->srv->loop, p->host, p->internal_port,
+	    &dial_ops, p, WIRE_MAX_PAYLOAD_INTERNAL, err, sizeof err);
+	if (p->conn == NULL) {
+		log_debug("cannot dial replica %u: %s", p->id, err);
+		return;
+	}
+	conn_set_output_cap(p->conn, 64u * 1024 * 1024);
+	p->state = LINK_HELLO;
+	p->hello_seen = p->auth_sent = p->auth_ok = 0;
+}
+
+/* ---- the tick --------------------------------------------------------------- */
+
+static void
+link_tick(void *ud)
+{
+	struct repl *r = ud;
+	struct server *s = r->srv;
+	uint64_t now = mono_ms();
+	size_t i;
+
+	r->tick = timer_add(s->loop, s->cfg->heartbeat_ms, link_tick, r);
+	s->now = wall_ms();
+	/* Our own stall is not everyone else's silence. But the cluster may
+	 * have moved on without us meanwhile (dropped us from the ISR, lost a
+	 * member, acknowledged writes we lack), exactly as if we had
+	 * restarted: rule 4 applies again until we are readmitted. */
+	if (r->last_tick && now - r->last_tick > failure_timeout(r) / 2) {
+		log_warn("this replica was paused for %llu ms; restarting the "
+		    "peers' silence timers", (unsigned long long)(now -
+		    r->last_tick));
+		if (s->role != ROLE_PRIMARY)
+			r->recovering = 1;
+		for (i = 0; i < r->npeers; i++) {
+			r->peers[i].last_heard = now;
+			r->peers[i].last_ack_at = now;
+		}
+		r->lost_primary_at = 0;
+	}
+	r->last_tick = now;
+
+	for (i = 0; i < r->npeers; i++) {
+		struct peer *p = &r->peers[i];
+
+		if (p->state == LINK_DOWN && p->dialer && now >= p->next_dial)
+			dial(r, p, now);
+		if (p->state == LINK_UP) {
+			if (now - p->last_heard > failure_timeout(r)) {
+				log_info("replica %u silent for %llu ms",
+				    p->id, (unsigned long long)(now -
+				    p->last_heard));
+				conn_close(p->conn, "silent", 0);
+				continue;
+			}
+			send_heartbeat(r, p);
+		}
+	}
+	if (s->role == ROLE_PRIMARY) {
+		repl_check_isr(r);
+		repl_ship_all(r);
+	}
+	repl_round_tick(r);
+}
+
+/* ---- dispatch ------------------------------------------------------------------ */
+
+static void
+on_heartbeat(struct repl *r, struct peer *p, const uint8_t *payload,
+	     size_t len)
+{
+	const struct wire_opdesc *d = wire_op(WIRE_OP_HEARTBEAT);
+	struct server *s = r->srv;
+	struct wire_HEARTBEAT hb;
+	struct isr isr;
+
+	if (wire_decode(d, payload, len, &hb, NULL) < 0)
+		return;
+	p->epoch = hb.epoch;
+	p->primary_id = hb.primary_id;
+	p->last.epoch = hb.last_epoch;
+	p->last.lsn = hb.last_lsn;
+	p->eligible = hb.eligible;
+	repl_isr_from_list(d, &hb.isr, (struct logpos){ hb.isr_epoch,
+	    hb.isr_lsn }, &isr);
+	repl_adopt_isr(r, &isr);
+
+	/* A primary of a newer epoch than ours (or the one we follow): follow
+	 * it. We never accept an epoch below what we promised. */
+	if (hb.primary_id == p->id && hb.epoch >= r->promised &&
+	    (hb.epoch > s->epoch || (s->role != ROLE_PRIMARY &&
+	    s->primary_id != p->id))) {
+		if (s->role == ROLE_PRIMARY && hb.epoch > s->epoch)
+			repl_step_down(r, "a primary of a newer epoch exists");
+		if (s->role != ROLE_PRIMARY)
+			repl_become_backup(r, hb.epoch, p->id);
+	}
+	if (s->role == ROLE_BACKUP && s->primary_id == p->id)
+		r->commit_lsn = hb.commit_lsn;
+}
+
+void
+repl_dispatch(struct repl *r, struct peer *p, const struct wire_header *h,
+	      const uint8_t *payload)
+{
+	size_t len = h->length;
+
+	switch (h->opcode) {
+	case WIRE_OP_HEARTBEAT:
+		on_heartbeat(r, p, payload, len);
+		break;
+	case WIRE_OP_ROUND:
+		repl_on_round(r, p, payload, len);
+		break;
+	case WIRE_OP_BALLOT:
+		repl_on_ballot(r, p, payload, len);
+		break;
+	case WIRE_OP_ANNOUNCE:
+		repl_on_announce(r, p, payload, len);
+		break;
+	case WIRE_OP_ANNOUNCE_REPLY:
+		repl_on_announce_reply(r, p, payload, len);
+		break;
+	case WIRE_OP_CATCHUP:
+		repl_on_catchup(r, p, payload, len);
+		break;
+	case WIRE_OP_APPEND:
+		repl_on_append(r, p, payload, len);
+		break;
+	case WIRE_OP_APPEND_ACK:
+		repl_on_append_ack(r, p, payload, len);
+		break;
+	case WIRE_OP_SNAP_BEGIN:
+	case WIRE_OP_SNAP_CHUNK:
+	case WIRE_OP_SNAP_END:
+	case WIRE_OP_SNAP_ACK:
+		repl_on_snap(r, p, h, payload);
+		break;
+	case WIRE_OP_PING: {
+		struct wire_PONG pong;
+		if (wire_decode(wire_op(WIRE_OP_PING), payload, len, &pong,
+		    NULL) == 0)
+			repl_send(p, WIRE_OP_PONG, h->request_id, &pong);
+		break;
+	}
+	case WIRE_OP_PONG:
+	case WIRE_OP_ERROR:
+		break;
+	default:
+		wire_encode_error(conn_outbuf(p->conn), h->request_id,
+		    WIRE_E_WRONG_PORT, h->opcode, "%s is not served on the "
+		    "internal port", wire_op_name(h->opcode));
+		conn_sent(p->conn);
+		break;
+	}
+}
+
+/* ---- role changes -------------------------------------------------------------- */
+
+void
+repl_become_backup(struct repl *r, uint64_t epoch, uint32_t primary)
+{
+	struct server *s = r->srv;
+
+	if (s->role == ROLE_BACKUP && s->epoch == epoch &&
+	    s->primary_id == primary)
+		return;
+	if (epoch > r->promised) {
+		r->promised = epoch;
+		repl_persist(r, "promised", epoch);
+	}
+	r->accepted_epoch = epoch;
+	r->accepted_primary = primary;
+	if (s->epoch != epoch)
+		repl_persist(r, "epoch", epoch);
+	s->epoch = epoch;
+	s->primary_id = primary;
+	s->role = ROLE_BACKUP;
+	r->waiting_for = 0;
+	r->lost_primary_at = 0;
+	snprintf(r->note, sizeof r->note, "backup of replica %u", primary);
+	log_info("following replica %u as primary of epoch %llu", primary,
+	    (unsigned long long)epoch);
+	repl_send_catchup(r);
+}
+
+void
+repl_step_down(struct repl *r, const char *why)
+{
+	struct server *s = r->srv;
+
+	if (s->role != ROLE_PRIMARY)
+		return;
+	log_warn("stepping down as primary of epoch %llu: %s",
+	    (unsigned long long)s->epoch, why);
+	s->role = ROLE_ELECTING;
+	s->primary_id = 0;
+	r->primary_since = 0;
+	snprintf(r->note, sizeof r->note, "stepped down: %s", why);
+	server_lost_primacy(s);
+}
+
+/* ---- set-up --------------------------------------------------------------------- */
+
+static int
+key_path(const struct config *cfg, char *out, size_t outlen)
+{
+	if (cfg->key_file[0])
+		return snprintf(out, outlen, "%s", cfg->key_file) < (int)outlen ?
+		    0 : -1;
+	return snprintf(out, outlen, "%s/cluster.key", cfg->data_dir) <
+	    (int)outlen ? 0 : -1;
+}
+
+int
+repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
+{
+	const struct config *cfg = s->cfg;
+	char path[CONFIG_MAX_PATH + 32];
+	uint64_t v = 0;
+	size_t i;
+	int created;
+
+	memset(r, 0, sizeof *r);
+	r->srv = s;
+	the_repl = r;
+	r->recovering = 1;
+	if (key_path(cfg, path, sizeof path) < 0 ||
+	    auth_key_load(path, r->key, &created, err, errlen) < 0)
+		return -1;
+	if (created)
+		log_info("created the cluster key %s (copy it to every "
+		    "replica's host)", path);
+	for (i = 0; i < cfg->nreplicas; i++) {
+		const struct replica_addr *a = &cfg->replicas[i];
+		struct peer *p;
+
+		if (a->id == s->self->id)
+			continue;
+		p = &r->peers[r->npeers++];
+		p->id = a->id;
+		p->host = a->host;
+		p->internal_port = a->internal_port;
+		p->client_port = a->client_port;
+		p->dialer = s->self->id < a->id;
+		p->backoff_ms = DIAL_BACKOFF_MIN_MS;
+	}
+	if (store_meta_get_u64(s->store, "promised", &v) < 0)
+		return -1;
+	r->promised = v;
+	v = 0;
+	if (store_meta_get_u64(s->store, "epoch", &v) < 0)
+		return -1;
+	r->accepted_epoch = v;
+	s->epoch = v;
+	repl_isr_applied(r);
+	if (r->isr.n == 0) {
+		/* A new cluster: nobody has written an ISR yet; all members
+		 * of the configuration are in sync (all logs are empty). */
+		for (i = 0; i < cfg->nreplicas && i < ELECT_MAX; i++)
+			r->isr.ids[r->isr.n++] = cfg->replicas[i].id;
+	}
+	s->role = ROLE_STARTING;
+	snprintf(r->note, sizeof r->note, "starting: looking for peers");
+	r->last_tick = 0;	/* the first tick measures nothing */
+	r->tick = timer_add(s->loop, 0, link_tick, r);
+	return 0;
+}
+
+void
+repl_shutdown(struct repl *r)
+{
+	size_t i;
+
+	if (r->tick)
+		timer_cancel(r->srv->loop, r->tick);
+	r->tick = NULL;
+	for (i = 0; i < r->npeers; i++) {
+		repl_snap_cancel(&r->peers[i]);
+		if (r->peers[i].conn) {
+			conn_set_data(r->peers[i].conn, NULL);
+			conn_close(r->peers[i].conn, "shutting down", 1);
+			r->peers[i].conn = NULL;
+		}
+	}
+	auth_wipe(r->key, sizeof r->key);
+}
