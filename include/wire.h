@@ -249,7 +249,8 @@ struct wire_enc {
 	const struct wire_struct *body;
 	size_t                    start;	/* frame (or payload) start,
 						   relative to out->start */
-	size_t                    count_pos;	/* list count, 0 = no list */
+	size_t                    count_pos;	/* list count (if body has a
+						   list), relative like start */
 	uint16_t                  count;
 	int                       has_header;
 };

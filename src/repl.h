@@ -55,7 +55,8 @@ struct peer {
 	unsigned        backoff_ms;
 	int             refused;	/* last dial was refused: no process */
 
-	/* What it told us in its last heartbeat. */
+	/* What it told us in its last heartbeat (or ballot). */
+	int             heard_state;	/* since the link came up */
 	uint64_t        epoch;
 	uint32_t        primary_id;
 	struct logpos   last;

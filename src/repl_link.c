@@ -205,6 +205,7 @@ static void
 link_up(struct repl *r, struct peer *p)
 {
 	p->state = LINK_UP;
+	p->heard_state = 0;
 	p->last_heard = mono_ms();
 	p->backoff_ms = DIAL_BACKOFF_MIN_MS;
 	p->refused = 0;
@@ -563,6 +564,7 @@ on_heartbeat(struct repl *r, struct peer *p, const uint8_t *payload,
 
 	if (wire_decode(d, payload, len, &hb, NULL) < 0)
 		return;
+	p->heard_state = 1;
 	p->epoch = hb.epoch;
 	p->primary_id = hb.primary_id;
 	p->last.epoch = hb.last_epoch;
@@ -572,6 +574,11 @@ on_heartbeat(struct repl *r, struct peer *p, const uint8_t *payload,
 	    hb.isr_lsn }, &isr);
 	repl_adopt_isr(r, &isr);
 
+	/* A primary must not go on once anyone has promised a newer epoch:
+	 * that peer will never acknowledge us again, and waiting out its
+	 * silence would end with us acknowledging writes alone. */
+	if (s->role == ROLE_PRIMARY && hb.epoch > s->epoch)
+		repl_step_down(r, "a peer promised a newer epoch");
 	/* A primary of a newer epoch than ours (or the one we follow): follow
 	 * it. We never accept an epoch below what we promised. */
 	if (hb.primary_id == p->id && hb.epoch >= r->promised &&
@@ -630,8 +637,16 @@ repl_dispatch(struct repl *r, struct peer *p, const struct wire_header *h,
 			repl_send(p, WIRE_OP_PONG, h->request_id, &pong);
 		break;
 	}
+	case WIRE_OP_ERROR: {
+		struct wire_ERROR e;
+		if (wire_decode(wire_op(WIRE_OP_ERROR), payload, len, &e,
+		    NULL) == 0 && e.code == WIRE_E_STALE_EPOCH) {
+			log_info("replica %u: %s", p->id, e.text);
+			repl_step_down(r, "a peer moved to a newer epoch");
+		}
+		break;
+	}
 	case WIRE_OP_PONG:
-	case WIRE_OP_ERROR:
 		break;
 	default:
 		wire_encode_error(conn_outbuf(p->conn), h->request_id,

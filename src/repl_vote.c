@@ -185,6 +185,7 @@ repl_on_ballot(struct repl *r, struct peer *p, const uint8_t *payload,
 	b.eligible = m.eligible;
 	b.ballot = m.ballot;
 	b.timestamp = m.timestamp;
+	p->heard_state = 1;
 	repl_adopt_isr(r, &b.isr);
 	p->epoch = m.epoch > p->epoch ? m.epoch : p->epoch;
 	/* A ballot for a newer round is as good as a ROUND. */
@@ -385,9 +386,14 @@ may_start_round(struct repl *r, uint64_t now)
 		s->role = ROLE_WAITING;
 		return 0;
 	}
-	/* At start, give the links a chance, and listen for a primary. */
+	/* At start, give the links a chance, and listen for a primary: a
+	 * peer whose link is up but whose state we have not heard yet may be
+	 * a healthy primary, and a round would depose it. */
 	for (i = 0; i < r->npeers; i++) {
 		struct peer *p = &r->peers[i];
+
+		if (p->state == LINK_UP && !p->heard_state)
+			return 0;
 
 		if (p->state == LINK_UP && p->primary_id == p->id &&
 		    p->epoch >= r->promised)

@@ -663,12 +663,9 @@ server_retry_answer(struct client *c, uint32_t rid, const struct mut *m)
 	log_debug("client %llu: retry of seq %llu answered from the stored "
 	    "result", (unsigned long long)c->serial,
 	    (unsigned long long)m->seq);
-	/* The result may not be committed yet. */
-	if (store_in_txn(s->store))
-		queue_reply(c, reply_op, rid, buf_head(reply), buf_pending(reply));
-	else
-		client_send_encoded(c, reply_op, rid, buf_head(reply),
-		    buf_pending(reply));
+	/* Its record may not be acknowledged by the whole ISR yet (nor even
+	 * committed here): answer when everything logged so far is. */
+	queue_reply(c, reply_op, rid, buf_head(reply), buf_pending(reply));
 	return 1;
 }
 

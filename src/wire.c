@@ -95,22 +95,25 @@ union wire_any_item {
 	WIRE_ITEMS(ITEM_UNION)
 };
 
+/* The table is in increasing opcode order (checked by tests/check_wire.c),
+ * so a binary search finds an opcode; no lazily built index, so no data
+ * race with the hashing thread either. */
 const struct wire_opdesc *
 wire_op(uint16_t opcode)
 {
-	/* Opcodes are grouped by hundreds; a linear scan of ~70 entries is
-	 * cheap next to a syscall, but index by range for the hot path. */
-	static const struct wire_opdesc *index[0x400];
-	static int ready;
-	unsigned i;
+	unsigned lo = 0, hi = wire_nops;
 
-	if (!ready) {
-		for (i = 0; i < wire_nops; i++)
-			if (wire_ops[i].opcode < 0x400)
-				index[wire_ops[i].opcode] = &wire_ops[i];
-		ready = 1;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (wire_ops[mid].opcode == opcode)
+			return &wire_ops[mid];
+		if (wire_ops[mid].opcode < opcode)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return opcode < 0x400 ? index[opcode] : NULL;
+	return NULL;
 }
 
 const char *
@@ -226,6 +229,10 @@ wire_utf8_valid(const uint8_t *p, size_t n)
 }
 
 /* ---- decoding --------------------------------------------------------- */
+
+static int fail(struct wire_decode_error *err, uint16_t code,
+		const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 static int
 fail(struct wire_decode_error *err, uint16_t code, const char *field,
@@ -451,7 +458,7 @@ at_rel(const struct buf *b, size_t rel)
 }
 
 /* Append the fields of s; returns the relative position of the list
- * count (0 if none: a count can never sit at the very start). */
+ * count (meaningful only when s has a list: see list_field()). */
 static size_t
 encode_fields(struct buf *out, const struct wire_struct *s, const void *msg)
 {
@@ -561,9 +568,13 @@ wire_encode_item(struct wire_enc *e, const void *item)
 {
 	const struct wire_field *f = list_field(e->body);
 
-	if (f == NULL || e->count >= f->max)
-		encode_bug(e->body, f ? f : &e->body->fields[0],
-		    "too many list items");
+	if (f == NULL) {
+		fprintf(stderr, "wire: BUG: %s has no list to add items to\n",
+		    e->body->name);
+		abort();
+	}
+	if (e->count >= f->max)
+		encode_bug(e->body, f, "too many list items");
 	encode_fields(e->out, f->item, item);
 	e->count++;
 }
