@@ -31,6 +31,7 @@
 #ifndef CHATD_WIRE_H
 #define CHATD_WIRE_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "buf.h"
@@ -277,6 +278,15 @@ void wire_encode(struct buf *out, uint16_t op, uint32_t request_id,
 void wire_encode_payload(struct buf *out, const struct wire_struct *s,
 			 const void *msg);
 
+/* Append a frame whose payload is already encoded. */
+void wire_frame_append(struct buf *out, uint16_t op, uint32_t request_id,
+		       const uint8_t *payload, size_t len);
+
+/* Fill an ERROR message: printf-style text, cut to the field's limit on a
+ * character boundary. */
+void wire_error_vfill(struct wire_ERROR *m, uint16_t code, uint16_t about_op,
+		      const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
 /* An ERROR frame with printf-style text. */
 void wire_encode_error(struct buf *out, uint32_t request_id, uint16_t code,
 		       uint16_t about_op, const char *fmt, ...)

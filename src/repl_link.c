@@ -111,22 +111,10 @@ repl_send(struct peer *p, uint16_t op, uint32_t request_id, const void *msg)
 void
 repl_send_encoded(struct peer *p, uint16_t op, const struct buf *payload)
 {
-	struct buf *out;
-	uint8_t *h;
-	size_t len = buf_pending(payload);
-
 	if (p->conn == NULL || conn_is_closing(p->conn))
 		return;
-	out = conn_outbuf(p->conn);
-	h = buf_reserve(out, WIRE_HEADER_SIZE + len);
-	put_be16(h, WIRE_MAGIC);
-	h[2] = WIRE_VERSION_MAX;
-	h[3] = 0;
-	put_be16(h + 4, op);
-	put_be32(h + 6, 0);
-	put_be32(h + 10, (uint32_t)len);
-	memcpy(h + WIRE_HEADER_SIZE, buf_head(payload), len);
-	out->len += WIRE_HEADER_SIZE + len;
+	wire_frame_append(conn_outbuf(p->conn), op, 0, buf_head(payload),
+	    buf_pending(payload));
 	conn_sent(p->conn);
 }
 

@@ -183,18 +183,7 @@ static void
 send_now(struct client *c, uint16_t op, uint32_t request_id,
 	 const uint8_t *payload, size_t len)
 {
-	struct buf *out = conn_outbuf(c->conn);
-	uint8_t *h = buf_reserve(out, WIRE_HEADER_SIZE + len);
-
-	put_be16(h, WIRE_MAGIC);
-	h[2] = WIRE_VERSION_MAX;
-	h[3] = 0;
-	put_be16(h + 4, op);
-	put_be32(h + 6, request_id);
-	put_be32(h + 10, (uint32_t)len);
-	if (len)
-		memcpy(h + WIRE_HEADER_SIZE, payload, len);
-	out->len += WIRE_HEADER_SIZE + len;
+	wire_frame_append(conn_outbuf(c->conn), op, request_id, payload, len);
 	conn_sent(c->conn);
 	if (request_id && c->inflight)
 		c->inflight--;
@@ -246,17 +235,10 @@ client_error(struct client *c, uint32_t request_id, uint16_t code,
 {
 	struct wire_ERROR e;
 	va_list ap;
-	size_t n;
 
-	memset(&e, 0, sizeof e);
-	e.code = code;
-	e.about_op = about_op;
 	va_start(ap, fmt);
-	vsnprintf(e.text, sizeof e.text, fmt, ap);
+	wire_error_vfill(&e, code, about_op, fmt, ap);
 	va_end(ap);
-	n = strlen(e.text);
-	while (n > 0 && !wire_utf8_valid((const uint8_t *)e.text, n))
-		e.text[--n] = '\0';
 	log_debug("client %llu: %s -> %s: %s", (unsigned long long)c->serial,
 	    wire_op_name(about_op), wire_err_name(code), e.text);
 	client_send(c, WIRE_OP_ERROR, request_id, &e);

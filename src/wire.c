@@ -250,6 +250,35 @@ fail(struct wire_decode_error *err, uint16_t code, const char *field,
 	return -1;
 }
 
+/* Read a STR or BYTES length prefix of `width` bytes at *pp and check it
+ * against the bytes left and the field's limits; advances *pp past the
+ * prefix. 0, or -1 with err filled. */
+static int
+read_len(const struct wire_field *f, const uint8_t **pp, const uint8_t *end,
+	 size_t width, uint64_t *n, struct wire_decode_error *err)
+{
+	const uint8_t *p = *pp;
+
+	if ((size_t)(end - p) < width)
+		return fail(err, WIRE_E_BAD_FRAME, f->name, "truncated at %s",
+		    f->name);
+	*n = width == 2 ? get_be16(p) : get_be32(p);
+	p += width;
+	if (*n > (size_t)(end - p))
+		return fail(err, WIRE_E_BAD_FRAME, f->name,
+		    "%s length past the frame", f->name);
+	if (*n > f->max)
+		return fail(err, WIRE_E_TOO_LONG, f->name,
+		    "%s too long (max %llu bytes)", f->name,
+		    (unsigned long long)f->max);
+	if (*n < f->min)
+		return fail(err, WIRE_E_BAD_FIELD, f->name,
+		    "%s too short (min %llu)", f->name,
+		    (unsigned long long)f->min);
+	*pp = p;
+	return 0;
+}
+
 /* Decode the fields of s from [*pp, end) into out; advances *pp. */
 static int
 decode_fields(const struct wire_struct *s, const uint8_t **pp,
@@ -290,22 +319,8 @@ decode_fields(const struct wire_struct *s, const uint8_t **pp,
 			break;
 		}
 		case WT_STR:
-			if (left < 2)
-				return fail(err, WIRE_E_BAD_FRAME, f->name,
-				    "truncated at %s", f->name);
-			n = get_be16(p);
-			p += 2;
-			if (n > (size_t)(end - p))
-				return fail(err, WIRE_E_BAD_FRAME, f->name,
-				    "%s length past the frame", f->name);
-			if (n > f->max)
-				return fail(err, WIRE_E_TOO_LONG, f->name,
-				    "%s too long (max %llu bytes)", f->name,
-				    (unsigned long long)f->max);
-			if (n < f->min)
-				return fail(err, WIRE_E_BAD_FIELD, f->name,
-				    "%s too short (min %llu)", f->name,
-				    (unsigned long long)f->min);
+			if (read_len(f, &p, end, 2, &n, err) < 0)
+				return -1;
 			if (!wire_utf8_valid(p, n))
 				return fail(err, WIRE_E_BAD_FIELD, f->name,
 				    "%s is not valid UTF-8 text", f->name);
@@ -315,22 +330,8 @@ decode_fields(const struct wire_struct *s, const uint8_t **pp,
 			break;
 		case WT_BYTES: {
 			struct wire_bytes *b = (struct wire_bytes *)(void *)dst;
-			if (left < 4)
-				return fail(err, WIRE_E_BAD_FRAME, f->name,
-				    "truncated at %s", f->name);
-			n = get_be32(p);
-			p += 4;
-			if (n > (size_t)(end - p))
-				return fail(err, WIRE_E_BAD_FRAME, f->name,
-				    "%s length past the frame", f->name);
-			if (n > f->max)
-				return fail(err, WIRE_E_TOO_LONG, f->name,
-				    "%s too long (max %llu bytes)", f->name,
-				    (unsigned long long)f->max);
-			if (n < f->min)
-				return fail(err, WIRE_E_BAD_FIELD, f->name,
-				    "%s too short (min %llu)", f->name,
-				    (unsigned long long)f->min);
+			if (read_len(f, &p, end, 4, &n, err) < 0)
+				return -1;
 			b->ptr = p;
 			b->len = (uint32_t)n;
 			p += n;
@@ -655,22 +656,47 @@ wire_encode_payload(struct buf *out, const struct wire_struct *s,
 }
 
 void
+wire_error_vfill(struct wire_ERROR *m, uint16_t code, uint16_t about_op,
+		 const char *fmt, va_list ap)
+{
+	size_t n;
+
+	memset(m, 0, sizeof *m);
+	m->code = code;
+	m->about_op = about_op;
+	vsnprintf(m->text, sizeof m->text, fmt, ap);
+	/* vsnprintf may cut a multi-byte character in half; trim to valid. */
+	n = strlen(m->text);
+	while (n > 0 && !wire_utf8_valid((const uint8_t *)m->text, n))
+		m->text[--n] = '\0';
+}
+
+void
 wire_encode_error(struct buf *out, uint32_t request_id, uint16_t code,
 		  uint16_t about_op, const char *fmt, ...)
 {
 	struct wire_ERROR m;
 	va_list ap;
-	size_t n;
 
-	memset(&m, 0, sizeof m);
-	m.code = code;
-	m.about_op = about_op;
 	va_start(ap, fmt);
-	vsnprintf(m.text, sizeof m.text, fmt, ap);
+	wire_error_vfill(&m, code, about_op, fmt, ap);
 	va_end(ap);
-	/* vsnprintf may cut a multi-byte character in half; trim to valid. */
-	n = strlen(m.text);
-	while (n > 0 && !wire_utf8_valid((const uint8_t *)m.text, n))
-		m.text[--n] = '\0';
 	wire_encode(out, WIRE_OP_ERROR, request_id, &m);
+}
+
+void
+wire_frame_append(struct buf *out, uint16_t op, uint32_t request_id,
+		  const uint8_t *payload, size_t len)
+{
+	uint8_t *h = buf_reserve(out, WIRE_HEADER_SIZE + len);
+
+	put_be16(h, WIRE_MAGIC);
+	h[2] = WIRE_VERSION_MAX;
+	h[3] = 0;
+	put_be16(h + 4, op);
+	put_be32(h + 6, request_id);
+	put_be32(h + 10, (uint32_t)len);
+	if (len)
+		memcpy(h + WIRE_HEADER_SIZE, payload, len);
+	out->len += WIRE_HEADER_SIZE + len;
 }
