@@ -64,6 +64,8 @@ HARNESS_LIB := $(BUILD)/libharness.a
 BINS := $(BUILD)/chatd $(BUILD)/chat $(patsubst tools/%,$(BUILD)/tools/%,$(TOOLS))
 
 .PHONY: all check test unit cluster run clean install uninstall help doc doc-check
+# Keep objects that pattern chains would otherwise delete as intermediates.
+.SECONDARY:
 .DEFAULT_GOAL := all
 
 ifeq ($(SANITIZE),1)
