@@ -206,13 +206,28 @@ queue_reply(struct client *c, uint16_t op, uint32_t request_id,
 	c->npending++;
 }
 
+/* Does the log hold records the whole ISR has not acknowledged yet? A
+ * read answered now could show one of them, and a crash could still lose
+ * it: such answers wait for the commit point like a write's. */
+static int
+unacknowledged_records(const struct server *s)
+{
+	uint64_t last_epoch, last_lsn;
+
+	if (s->role != ROLE_PRIMARY)
+		return 0;
+	store_last(s->store, &last_epoch, &last_lsn);
+	return last_lsn > s->repl.commit_lsn;
+}
+
 void
 client_send_encoded(struct client *c, uint16_t op, uint32_t request_id,
 		    const uint8_t *payload, size_t len)
 {
 	if (conn_is_closing(c->conn))
 		return;
-	if (request_id != 0 && c->npending > 0)
+	if (request_id != 0 && (c->npending > 0 ||
+	    unacknowledged_records(c->srv)))
 		queue_reply(c, op, request_id, payload, len);
 	else
 		send_now(c, op, request_id, payload, len);
