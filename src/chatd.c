@@ -38,8 +38,13 @@ usage(FILE *f)
 static void
 on_stop_signal(int signo, void *ud)
 {
+	struct server *srv = ud;
+
 	log_info("%s: shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
-	loop_stop(ud);
+	/* The rest of this loop pass must not start anything new (an
+	 * election because a peer just went away, an ISR change). */
+	srv->stopping = 1;
+	loop_stop(srv->loop);
 }
 
 int
@@ -150,8 +155,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	memcpy(srv.dummy_hash, dummy_hash, sizeof dummy_hash);
-	loop_on_signal(l, SIGINT, on_stop_signal, l);
-	loop_on_signal(l, SIGTERM, on_stop_signal, l);
+	loop_on_signal(l, SIGINT, on_stop_signal, &srv);
+	loop_on_signal(l, SIGTERM, on_stop_signal, &srv);
 	log_info("replica %lu ready (data in %s)", id, data_dir);
 
 	rc = loop_run(l);

@@ -63,6 +63,7 @@ struct peer {
 	int             eligible;
 
 	/* Primary side: shipping to this backup. */
+	int             wants_catchup;	/* asked before we led: serve later */
 	int             shipping;	/* it asked (CATCHUP) and we agreed */
 	uint64_t        next_lsn;	/* next record to send */
 	uint64_t        acked_lsn;	/* it has committed up to here */
@@ -108,6 +109,8 @@ struct repl {
 	uint64_t       primary_since;	/* mono ms; 0 when not primary */
 	uint64_t       lost_primary_at;	/* mono ms the primary went silent */
 	int            need_ack;	/* backup: APPEND_ACK after commit */
+	uint64_t       last_append_at;	/* backup: mono ms of the last APPEND */
+	uint64_t       last_catchup_at;	/* backup: mono ms of our last CATCHUP */
 	int            isr_change_pending;	/* an R_ISR is not yet acked */
 
 	struct round   round;
@@ -140,6 +143,8 @@ void repl_encode_isr(struct wire_enc *e, const struct isr *isr);
 /* Role changes. */
 void repl_become_backup(struct repl *r, uint64_t epoch, uint32_t primary);
 void repl_step_down(struct repl *r, const char *why);
+/* Detect our own pause before acting on anything (see repl_link.c). */
+void repl_check_pause(struct repl *r);
 /* Persist a u64 in meta outside any transaction (fsync'd). */
 int  repl_persist(struct repl *r, const char *key, uint64_t v);
 
@@ -158,6 +163,8 @@ void repl_send_catchup(struct repl *r);
 void repl_send_ack(struct repl *r);
 void repl_on_catchup(struct repl *r, struct peer *p, const uint8_t *payload,
 		     size_t len);
+/* New primary: serve the catch-up requests that came before we led. */
+void repl_serve_catchups(struct repl *r);
 void repl_on_append(struct repl *r, struct peer *p, const uint8_t *payload,
 		    size_t len);
 void repl_on_append_ack(struct repl *r, struct peer *p, const uint8_t *payload,

@@ -148,7 +148,9 @@ repl_isr_from_list(const struct wire_opdesc *d, const struct wire_list *l,
 void
 repl_adopt_isr(struct repl *r, const struct isr *isr)
 {
-	if (logpos_cmp(isr->set_at, r->isr.set_at) <= 0 || isr->n == 0)
+	/* A primary's ISR is what its own log says, nothing heard. */
+	if (r->srv->role == ROLE_PRIMARY ||
+	    logpos_cmp(isr->set_at, r->isr.set_at) <= 0 || isr->n == 0)
 		return;
 	r->isr = *isr;
 	log_debug("adopted ISR set at (%llu,%llu) with %u members",
@@ -331,6 +333,7 @@ on_peer_frame(struct conn *c, const struct wire_header *h,
 
 	if (p == NULL || p->conn != c)
 		return;
+	repl_check_pause(r);
 	r->srv->now = wall_ms();
 	p->last_heard = mono_ms();
 	if (p->state != LINK_UP) {
@@ -345,8 +348,10 @@ on_peer_close(struct conn *c, const char *reason)
 {
 	struct peer *p = conn_data(c);
 
-	if (p && p->conn == c)
+	if (p && p->conn == c) {
+		repl_check_pause(the_repl);
 		link_lost(the_repl, p, reason);
+	}
 }
 
 /* An accepted connection: who is it? Learn from its HELLO. */
@@ -498,24 +503,8 @@ link_tick(void *ud)
 
 	r->tick = timer_add(s->loop, s->cfg->heartbeat_ms, link_tick, r);
 	s->now = wall_ms();
-	/* Our own stall is not everyone else's silence. But the cluster may
-	 * have moved on without us meanwhile (dropped us from the ISR, lost a
-	 * member, acknowledged writes we lack), exactly as if we had
-	 * restarted: rule 4 applies again until we are readmitted. */
-	if (r->last_tick && now - r->last_tick > failure_timeout(r) / 2) {
-		log_warn("this replica was paused for %llu ms; restarting the "
-		    "peers' silence timers", (unsigned long long)(now -
-		    r->last_tick));
-		if (s->role != ROLE_PRIMARY)
-			r->recovering = 1;
-		for (i = 0; i < r->npeers; i++) {
-			r->peers[i].last_heard = now;
-			r->peers[i].last_ack_at = now;
-		}
-		r->lost_primary_at = 0;
-	}
+	repl_check_pause(r);
 	r->last_tick = now;
-
 	for (i = 0; i < r->npeers; i++) {
 		struct peer *p = &r->peers[i];
 
@@ -537,6 +526,40 @@ link_tick(void *ud)
 		repl_ship_all(r);
 	}
 	repl_round_tick(r);
+}
+
+/*
+ * Were we paused (SIGSTOP, swap, a stalled disk)? Called before anything
+ * else on every event — client frames, peer frames, closed links, timers,
+ * the commit — because the first thing a resumed replica sees is whatever
+ * queued up during the pause, and it must not act on it as if no time had
+ * passed. Our stall is not the peers' silence, so their timers restart.
+ * But the cluster may have moved on without us (elected a new primary,
+ * dropped us from the ISR, acknowledged writes we lack), exactly as if we
+ * had restarted: rule 4 applies again until we are readmitted, and a
+ * primary steps down — acknowledging nothing more — since it cannot know
+ * whether it still is one.
+ */
+void
+repl_check_pause(struct repl *r)
+{
+	struct server *s = r->srv;
+	uint64_t now = mono_ms(), gap;
+	size_t i;
+
+	if (r->last_tick == 0 || now - r->last_tick <= failure_timeout(r) / 2)
+		return;
+	gap = now - r->last_tick;
+	r->last_tick = now;
+	log_warn("this replica was paused for %llu ms", (unsigned long long)gap);
+	for (i = 0; i < r->npeers; i++) {
+		r->peers[i].last_heard = now;
+		r->peers[i].last_ack_at = now;
+	}
+	r->lost_primary_at = 0;
+	r->recovering = 1;
+	if (s->role == ROLE_PRIMARY)
+		repl_step_down(r, "paused: the others may have moved on");
 }
 
 /* ---- dispatch ------------------------------------------------------------------ */
@@ -577,8 +600,19 @@ on_heartbeat(struct repl *r, struct peer *p, const uint8_t *payload,
 		if (s->role != ROLE_PRIMARY)
 			repl_become_backup(r, hb.epoch, p->id);
 	}
-	if (s->role == ROLE_BACKUP && s->primary_id == p->id)
+	if (s->role == ROLE_BACKUP && s->primary_id == p->id) {
+		struct logpos mine;
+		uint64_t now = mono_ms(), quiet = failure_timeout(r) / 2;
+
 		r->commit_lsn = hb.commit_lsn;
+		/* The primary is ahead and sends us nothing: our request was
+		 * lost or dropped. Ask again (not more often than this). */
+		repl_self_last(r, &mine);
+		if (hb.last_lsn > mine.lsn && !p->snap_in &&
+		    now - r->last_append_at > quiet &&
+		    now - r->last_catchup_at > quiet)
+			repl_send_catchup(r);
+	}
 }
 
 void

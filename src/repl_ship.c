@@ -159,17 +159,24 @@ repl_write_isr(struct repl *r, const struct isr *isr, const char *why)
 	return rc;
 }
 
-/* A member that is gone, or has not acknowledged for the failure timeout
- * while records wait for it. */
+/*
+ * A member has failed when its process is gone (its link is down and a
+ * reconnection was refused), or it has been silent, or has not
+ * acknowledged while records wait for it, for the failure timeout — all
+ * on our own clock since our last pause. A link that merely closed is not
+ * enough: the peer may be alive and about to tell us of a newer epoch.
+ */
 static int
 member_failed(struct repl *r, struct peer *p, uint64_t now)
 {
+	uint64_t timeout = r->srv->cfg->election_timeout_ms;
 	uint64_t last_lsn = server_committed_lsn(r->srv);
 
-	if (p->state != LINK_UP || !p->shipping)
-		return 1;
-	return p->acked_lsn < last_lsn &&
-	    now - p->last_ack_at > r->srv->cfg->election_timeout_ms;
+	if (p->state != LINK_UP)
+		return p->refused || now - p->last_heard > timeout;
+	if (!p->shipping)
+		return now - p->last_heard > timeout;
+	return p->acked_lsn < last_lsn && now - p->last_ack_at > timeout;
 }
 
 void
@@ -183,13 +190,17 @@ repl_check_isr(struct repl *r)
 	unsigned i;
 	size_t k;
 
-	if (s->role != ROLE_PRIMARY || s->fatal)
+	if (s->role != ROLE_PRIMARY || s->fatal || s->stopping)
 		return;
 	repl_self_last(r, &last);
+	/* The primary is always in its own ISR. */
 	next.n = 0;
+	next.ids[next.n++] = s->self->id;
 	for (i = 0; i < r->isr.n; i++) {
 		struct peer *p = repl_peer(r, r->isr.ids[i]);
 
+		if (r->isr.ids[i] == s->self->id)
+			continue;
 		if (p && member_failed(r, p, now)) {
 			why = p->state != LINK_UP ? "a member's link is down" :
 			    "a member stopped acknowledging";
@@ -208,49 +219,76 @@ repl_check_isr(struct repl *r)
 			why = why ? why : "a backup caught up";
 		}
 	}
+	if (!isr_has(&r->isr, s->self->id))
+		why = why ? why : "the primary was missing from its ISR";
 	if (why)
 		repl_write_isr(r, &next, why);
 }
 
-void
-repl_on_catchup(struct repl *r, struct peer *p, const uint8_t *payload,
-		size_t len)
+/* Start shipping to p from p->last, or send a snapshot when our log does
+ * not contain that position. */
+static void
+serve_catchup(struct repl *r, struct peer *p)
 {
 	struct server *s = r->srv;
-	struct wire_CATCHUP c;
 	struct logpos last;
 	uint64_t epoch_at = 0;
 	int rc;
 
-	if (wire_decode(wire_op(WIRE_OP_CATCHUP), payload, len, &c, NULL) < 0)
-		return;
-	p->last.epoch = c.last_epoch;
-	p->last.lsn = c.last_lsn;
-	if (s->role != ROLE_PRIMARY)
-		return;		/* it will ask again when we lead */
+	p->wants_catchup = 0;
 	repl_self_last(r, &last);
-	rc = c.last_lsn == 0 ? 0 : c.last_lsn > last.lsn ? 1 :
-	    store_log_epoch(s->store, c.last_lsn, &epoch_at);
+	rc = p->last.lsn == 0 ? 0 : p->last.lsn > last.lsn ? 1 :
+	    store_log_epoch(s->store, p->last.lsn, &epoch_at);
 	if (rc < 0)
 		return;
 	repl_snap_cancel(p);
-	if (rc == 0 && (c.last_lsn == 0 || epoch_at == c.last_epoch)) {
+	if (rc == 0 && (p->last.lsn == 0 || epoch_at == p->last.epoch)) {
 		log_info("replica %u catches up from lsn %llu (we are at %llu)",
-		    p->id, (unsigned long long)c.last_lsn + 1,
+		    p->id, (unsigned long long)p->last.lsn + 1,
 		    (unsigned long long)last.lsn);
 		p->shipping = 1;
-		p->next_lsn = c.last_lsn + 1;
-		p->acked_lsn = c.last_lsn;
+		p->next_lsn = p->last.lsn + 1;
+		p->acked_lsn = p->last.lsn;
 		p->last_ack_at = mono_ms();
 		ship(r, p, last.lsn);
 		return;
 	}
 	log_info("replica %u's log (%llu,%llu) is not a prefix of ours "
 	    "(%llu,%llu): sending a snapshot", p->id,
-	    (unsigned long long)c.last_epoch, (unsigned long long)c.last_lsn,
+	    (unsigned long long)p->last.epoch, (unsigned long long)p->last.lsn,
 	    (unsigned long long)last.epoch, (unsigned long long)last.lsn);
 	p->shipping = 0;
 	repl_snap_start(r, p);
+}
+
+void
+repl_on_catchup(struct repl *r, struct peer *p, const uint8_t *payload,
+		size_t len)
+{
+	struct wire_CATCHUP c;
+
+	if (wire_decode(wire_op(WIRE_OP_CATCHUP), payload, len, &c, NULL) < 0)
+		return;
+	p->last.epoch = c.last_epoch;
+	p->last.lsn = c.last_lsn;
+	if (r->srv->role != ROLE_PRIMARY) {
+		/* We may be about to lead (announced, not yet accepted by
+		 * all): remember, establish() serves it. */
+		p->wants_catchup = 1;
+		return;
+	}
+	serve_catchup(r, p);
+}
+
+void
+repl_serve_catchups(struct repl *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->npeers; i++)
+		if (r->peers[i].wants_catchup && r->peers[i].state == LINK_UP &&
+		    !r->peers[i].shipping)
+			serve_catchup(r, &r->peers[i]);
 }
 
 void
@@ -291,6 +329,7 @@ repl_send_catchup(struct repl *r)
 	c.epoch = s->epoch;
 	c.last_epoch = last.epoch;
 	c.last_lsn = last.lsn;
+	r->last_catchup_at = mono_ms();
 	repl_send(p, WIRE_OP_CATCHUP, 0, &c);
 }
 
@@ -343,6 +382,7 @@ repl_on_append(struct repl *r, struct peer *p, const uint8_t *payload,
 		repl_become_backup(r, a.epoch, p->id);
 	if (p->snap_in)
 		return;		/* a snapshot is on its way; records follow */
+	r->last_append_at = mono_ms();
 	r->commit_lsn = a.commit_lsn;
 	wire_list_begin(&it, d, &a.records);
 	while (wire_list_next(&it, &rec)) {

@@ -125,6 +125,9 @@ void
 repl_start_round(struct repl *r, const char *why)
 {
 	struct server *s = r->srv;
+
+	if (s->stopping)
+		return;
 	struct wire_ROUND m;
 	uint64_t epoch = r->promised > s->epoch ? r->promised : s->epoch;
 	size_t i;
@@ -214,6 +217,9 @@ static void
 establish(struct repl *r)
 {
 	struct server *s = r->srv;
+
+	if (s->stopping)
+		return;
 	struct wire_R_EPOCH ep;
 	struct isr isr;
 	struct logpos mine;
@@ -264,10 +270,13 @@ establish(struct repl *r)
 		}
 	}
 	repl_write_isr(r, &isr, "new primary");
+	repl_serve_catchups(r);
 	repl_ship_all(r);
 }
 
-/* Winner side: every voter accepted or is gone? */
+/* Winner side: did every voter accept, or crash? A voter whose link
+ * closed has not necessarily crashed — it may be busy accepting someone
+ * else — so only a refused reconnection (its process is gone) counts. */
 static void
 check_established(struct repl *r)
 {
@@ -277,7 +286,7 @@ check_established(struct repl *r)
 		return;
 	for (i = 0; i < r->round.nvoters; i++) {
 		struct peer *p = repl_peer(r, r->round.voters[i]);
-		int ok = p == NULL || p->state != LINK_UP;
+		int ok = p == NULL || (p->state != LINK_UP && p->refused);
 
 		for (k = 0; k < r->round.naccepted && !ok; k++)
 			ok = r->round.accepted[k] == r->round.voters[i];
@@ -344,7 +353,11 @@ decide(struct repl *r)
 	case ELECT_WAIT:
 	case ELECT_NONE:
 		s->role = ROLE_WAITING;
-		r->waiting_for = d.waiting_for;
+		/* Whom we wait for: our own eligibility's answer (set when we
+		 * cast our ballot) when we are not eligible, else the round's —
+		 * never ourselves. */
+		if (repl_self_eligible(r) && d.waiting_for != s->self->id)
+			r->waiting_for = d.waiting_for;
 		snprintf(r->note, sizeof r->note, "%s", d.why);
 		break;
 	}
@@ -356,7 +369,6 @@ may_start_round(struct repl *r, uint64_t now)
 {
 	struct server *s = r->srv;
 	uint64_t timeout = s->cfg->election_timeout_ms;
-	uint32_t ids[ELECT_MAX];
 	size_t i;
 
 	if (s->role == ROLE_PRIMARY)
@@ -381,10 +393,18 @@ may_start_round(struct repl *r, uint64_t now)
 	/* Starting, electing or waiting: a running round has its time. */
 	if (r->round.epoch && now - r->round.started < timeout)
 		return 0;
-	/* Alone and unable to win: a round would only burn an epoch. */
-	if (repl_connected(r, ids) == 0 && !repl_self_eligible(r)) {
-		s->role = ROLE_WAITING;
-		return 0;
+	/* Nobody we can reach may win (we are not eligible, and no
+	 * connected peer says it is): a round would only burn an epoch. */
+	if (!repl_self_eligible(r)) {
+		int someone = 0;
+
+		for (i = 0; i < r->npeers; i++)
+			someone |= r->peers[i].state == LINK_UP &&
+			    r->peers[i].eligible;
+		if (!someone) {
+			s->role = ROLE_WAITING;
+			return 0;
+		}
 	}
 	/* At start, give the links a chance, and listen for a primary: a
 	 * peer whose link is up but whose state we have not heard yet may be
@@ -395,9 +415,12 @@ may_start_round(struct repl *r, uint64_t now)
 		if (p->state == LINK_UP && !p->heard_state)
 			return 0;
 
-		if (p->state == LINK_UP && p->primary_id == p->id &&
+		/* A peer that leads, or follows a primary, of an epoch we
+		 * have not promised past: no round; that primary's
+		 * heartbeat (or its followers noticing its loss) decides. */
+		if (p->state == LINK_UP && p->primary_id != 0 &&
 		    p->epoch >= r->promised)
-			return 0;	/* its heartbeat will adopt it */
+			return 0;
 		if (s->role == ROLE_STARTING && p->state != LINK_UP &&
 		    !p->refused && now - s->start_ms < timeout)
 			return 0;
@@ -411,12 +434,22 @@ repl_round_tick(struct repl *r)
 	struct server *s = r->srv;
 	uint64_t now = mono_ms();
 
+	if (s->stopping)
+		return;		/* a stopping replica changes nothing */
+
 	if (r->round.epoch && !r->round.decided && s->role != ROLE_PRIMARY &&
 	    (have_all_ballots(r) ||
 	    now - r->round.started > s->cfg->election_timeout_ms / 2))
 		decide(r);
 	if (r->round.announced)
 		check_established(r);
+	if (r->round.announced && s->role != ROLE_PRIMARY &&
+	    now - r->round.started > s->cfg->election_timeout_ms) {
+		log_info("round %llu: not every voter accepted in time; giving up",
+		    (unsigned long long)r->round.epoch);
+		r->round.announced = 0;
+		s->role = ROLE_ELECTING;
+	}
 	if (may_start_round(r, now))
 		repl_start_round(r, s->role == ROLE_STARTING ? "start-up" :
 		    "no primary");

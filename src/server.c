@@ -220,6 +220,15 @@ unacknowledged_records(const struct server *s)
 	return last_lsn > s->repl.commit_lsn;
 }
 
+/* Answers about the replica itself show no chat data: they never wait. */
+static int
+shows_chat_data(uint16_t op)
+{
+	return op != WIRE_OP_STATUS_INFO && op != WIRE_OP_REPLICA_LIST &&
+	    op != WIRE_OP_PONG && op != WIRE_OP_HELLO &&
+	    op != WIRE_OP_REDIRECT && op != WIRE_OP_NO_PRIMARY;
+}
+
 void
 client_send_encoded(struct client *c, uint16_t op, uint32_t request_id,
 		    const uint8_t *payload, size_t len)
@@ -227,7 +236,7 @@ client_send_encoded(struct client *c, uint16_t op, uint32_t request_id,
 	if (conn_is_closing(c->conn))
 		return;
 	if (request_id != 0 && (c->npending > 0 ||
-	    unacknowledged_records(c->srv)))
+	    (shows_chat_data(op) && unacknowledged_records(c->srv))))
 		queue_reply(c, op, request_id, payload, len);
 	else
 		send_now(c, op, request_id, payload, len);
@@ -438,6 +447,7 @@ server_commit(struct server *s)
 {
 	if (s->fatal)
 		return;
+	repl_check_pause(&s->repl);
 	/* Ship first: the backups' fsyncs overlap ours. */
 	if (s->role == ROLE_PRIMARY)
 		repl_ship_all(&s->repl);
@@ -537,6 +547,7 @@ client_job_finish(struct auth_job *j)
 	struct client *c = j->ud;
 
 	if (c) {
+		repl_check_pause(&c->srv->repl);
 		c->srv->now = wall_ms();
 		c->job = NULL;
 		conn_pause_input(c->conn, 0);
@@ -759,6 +770,7 @@ on_client_frame(struct conn *conn, const struct wire_header *h,
 	union any_msg msg;
 	handler_fn *fn;
 
+	repl_check_pause(&c->srv->repl);
 	c->srv->now = wall_ms();
 	if (!c->hello_done) {
 		on_hello(c, h, payload);

@@ -108,6 +108,7 @@ struct server {
 	struct listener *client_listener;
 	struct listener *internal_listener;
 	int              fatal;		/* a storage failure: stop serving */
+	int              stopping;	/* SIGTERM/SIGINT: finishing this pass */
 	const char      *data_dir;
 	uint64_t         committed_lsn;	/* last lsn of the last local commit */
 	struct repl      repl;

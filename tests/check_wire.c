@@ -18,7 +18,9 @@
  *     accepts re-encodes to exactly the same bytes;
  * plus wire_peek_header, wire_utf8_valid (against a reference validator
  * written from Unicode's table of well-formed sequences), wire_encode_error,
- * list iteration, encoding into a partly consumed buffer, and table sanity.
+ * wire_encode_set, list iteration, encoding into a partly consumed buffer,
+ * the encoder's aborts on contract violations (fork mode only), and table
+ * sanity (numbering, layout, limits against the frame and record sizes).
  */
 #include <check.h>
 #include <signal.h>
@@ -579,6 +581,7 @@ static void
 gen_sample(struct sample *sm, const struct wire_opdesc *d, struct gen *g)
 {
 	const struct wire_field *lf = list_of(&d->body);
+	uint64_t imax, fixed, room, lo, hi;
 	unsigned i;
 
 	memset(sm, 0, sizeof *sm);
@@ -587,12 +590,11 @@ gen_sample(struct sample *sm, const struct wire_opdesc *d, struct gen *g)
 	gen_fields(g, sm, &d->body, sm->msg);
 	if (lf == NULL)
 		return;
-
-	uint64_t imax = lf->item->max_encoded;
-	uint64_t fixed = d->body.max_encoded - lf->max * imax;
-	uint64_t room = fixed < port_limit(d) ? (port_limit(d) - fixed) / imax : 0;
-	uint64_t lo = lf->min, hi = lf->max;
-
+	imax = lf->item->max_encoded;
+	fixed = d->body.max_encoded - lf->max * imax;
+	room = fixed < port_limit(d) ? (port_limit(d) - fixed) / imax : 0;
+	lo = lf->min;
+	hi = lf->max;
 	if (hi > room)
 		hi = room > lo ? room : lo;
 	if (g->list_cap && hi > g->list_cap)
@@ -949,8 +951,8 @@ roundtrip_one(const struct sample *sm, const char *ctx, int exact_min,
 	plen = b.len - WIRE_HEADER_SIZE;
 	ref_payload(&r, sm, NULL);
 	CHECK(r.len == plen && (plen == 0 || memcmp(r.data,
-	    b.data + WIRE_HEADER_SIZE, plen) == 0), "%s: encoding differs from the reference (%zu vs %zu "
-	    "bytes)", ctx, plen, r.len);
+	    b.data + WIRE_HEADER_SIZE, plen) == 0), "%s: encoding differs from "
+	    "the reference (%zu vs %zu bytes)", ctx, plen, r.len);
 	CHECK(plen <= d->body.max_encoded, "%s: %zu bytes > max_encoded "
 	    "%llu", ctx, plen, (unsigned long long)d->body.max_encoded);
 	if (exact_min)
@@ -1011,8 +1013,9 @@ START_TEST(test_roundtrip)
 	/* Lists with items that are not at the list's bounds: 1 and 2. */
 	if (lf) {
 		for (k = 1; k <= 2; k++) {
-			struct gen g = { MODE_RANDOM, seed_of(d->opcode, 100u + (unsigned)k),
-			    (unsigned)k, (unsigned)k, 0, 0 };
+			struct gen g = { MODE_RANDOM,
+			    seed_of(d->opcode, 100u + (unsigned)k), (unsigned)k,
+			    (unsigned)k, 0, 0 };
 
 			snprintf(ctx, sizeof ctx, "%s %d items", d->name, k);
 			gen_sample(&sm, d, &g);
@@ -2215,7 +2218,8 @@ START_TEST(test_random_payloads)
 					size_t at = (size_t)rng_range(&s, 0, n - 1);
 
 					if (rng_next(&s) % 2)
-						tmp[at] ^= (uint8_t)(1u << rng_next(&s) % 8);
+						tmp[at] ^= (uint8_t)(1u <<
+						    rng_next(&s) % 8);
 					else
 						tmp[at] = (uint8_t)rng_next(&s);
 				}
@@ -2434,7 +2438,8 @@ END_TEST
 
 /* ---- encoder contract violations abort ------------------------------------ */
 
-/* Fill the first list-less, min-mode message of op and return it. */
+/* A min-mode message of the named opcode (no list items); returns its
+ * struct, freed by the child's exit. */
 static void *
 min_msg(const char *op, struct sample *sm)
 {

@@ -27,6 +27,7 @@ struct h_replica {
 	uint32_t id;
 	uint16_t client_port, internal_port;
 	pid_t    pid;			/* 0 when not running */
+	int      paused;		/* stopped by h_replica_pause() */
 	char     data_dir[512];
 	char     log_path[512];
 };
@@ -48,7 +49,9 @@ void h_cluster_destroy(struct h_cluster *c);
  * connections (at most 10 s). Returns 0, or -1 (its log is printed). */
 int  h_replica_start(struct h_cluster *c, int i);
 /* Send sig to replica i and wait for it to exit (at most 10 s; then
- * SIGKILL). Returns its wait status, or -1. */
+ * SIGKILL). A paused replica is continued after sig is sent. Returns its
+ * wait status, or -1. Replicas are started with PR_SET_PDEATHSIG: they
+ * die with the test process even when a failed check skips the cleanup. */
 int  h_replica_stop(struct h_cluster *c, int i, int sig);
 /* Print the last lines of replica i's log to stderr (for failures). */
 void h_replica_dump_log(const struct h_cluster *c, int i);
@@ -98,5 +101,132 @@ int  h_raw_closed(int fd, int timeout_ms);
 
 /* Count occurrences of needle in hay. */
 int  h_count(const char *hay, const char *needle);
+
+/* ---- replication ---------------------------------------------------------
+ * Helpers for tests/cluster/check_failover.c: a replica's view through
+ * STATUS, waits on cluster states, pausing, quiescent stops, store dumps
+ * and a raw client that retries the way a real one does. */
+
+#define H_ROLE_STARTING 0
+#define H_ROLE_PRIMARY  1
+#define H_ROLE_BACKUP   2
+#define H_ROLE_ELECTING 3
+#define H_ROLE_WAITING  4
+#define H_MAX_ISR       16
+
+/* STATUS_INFO, copied out of the frame (the ISR ids included). */
+struct h_status {
+	uint32_t replica_id;
+	int      role;			/* H_ROLE_* */
+	uint64_t epoch;
+	uint32_t primary_id;
+	uint64_t last_epoch, last_lsn, commit_lsn;
+	uint32_t clients, waiting_for;
+	uint64_t uptime_ms;
+	char     note[201];
+	unsigned nisr;
+	uint32_t isr[H_MAX_ISR];
+};
+
+/* Index of the replica with this id, or -1. */
+int  h_index_of(const struct h_cluster *c, uint32_t id);
+/* A replica that runs and is not paused. */
+int  h_running(const struct h_cluster *c, int i);
+/* Raw STATUS on replica i's client port (fresh connection; at most
+ * timeout_ms for connect + HELLO + STATUS). 0, or -1. */
+int  h_status(const struct h_cluster *c, int i, struct h_status *out,
+	      int timeout_ms);
+int  h_status_isr_has(const struct h_status *st, uint32_t id);
+/* One line describing every replica's STATUS (for failure messages). */
+void h_cluster_describe(const struct h_cluster *c, char *buf, size_t len);
+/* Poll STATUS (every 20 ms) until exactly one running replica is primary
+ * and every other running replica is its backup. Its index, or -1. */
+int  h_wait_primary(struct h_cluster *c, int timeout_ms);
+/* Poll until replica `primary` (still primary) has want_n ISR members.
+ * 0, or -1. */
+int  h_wait_isr(struct h_cluster *c, int primary, int want_n, int timeout_ms);
+/* Poll until every running replica's log ends where the primary's does,
+ * the primary's commit_lsn is its last lsn and its ISR has want_isr
+ * members. 0, or -1. */
+int  h_wait_converged(struct h_cluster *c, int primary, int want_isr,
+		      int timeout_ms);
+
+/* SIGSTOP / SIGCONT replica i and wait until the kernel says it stopped
+ * or continued. 0 or -1. Paused replicas are skipped by the waits above. */
+int  h_replica_pause(struct h_cluster *c, int i);
+int  h_replica_resume(struct h_cluster *c, int i);
+/* Signal every running replica first, then wait for each to exit. */
+void h_cluster_stop_all(struct h_cluster *c, int sig);
+/* Stop a converged cluster without letting anyone react to the others
+ * going: pause every running replica, then stop them one at a time with
+ * sig, `first` (the primary) first, each continued only once signalled.
+ * 0, or -1 if one did not exit cleanly. */
+int  h_cluster_stop_quiescent(struct h_cluster *c, int first, int sig);
+/* Print the last max_lines lines of replica i's log that are not DEBUG
+ * (elections, ISR changes, links, snapshots), to stderr. */
+void h_replica_dump_events(const struct h_cluster *c, int i, int max_lines);
+/* 1 if replica i's log contains needle. */
+int  h_log_contains(const struct h_cluster *c, int i, const char *needle);
+
+/* With replica i stopped: store_dump(with_log = 1) of its data directory
+ * into *out (malloc'd; the caller frees). 0, or -1. */
+int  h_store_dump(const struct h_cluster *c, int i, char **out);
+/* 0 if equal; else prints the first differing line of each to stderr
+ * (labelled) and returns -1. */
+int  h_dump_compare(const char *a, const char *la, const char *b,
+		    const char *lb);
+
+/* A raw client sending numbered messages "<prefix><k>" (k from 1) from
+ * one user to another with a fixed client_id and increasing seq, up to
+ * `window` requests in flight. On a closed connection, REDIRECT,
+ * NO_PRIMARY, UNAVAILABLE, a lost session or silence for
+ * H_CLIENT_TIMEOUT_MS with requests in flight, it finds the primary again
+ * (STATUS), resumes its session (RESUME, else LOGIN) and re-sends every
+ * unanswered request with its original (client_id, seq), in order — what
+ * a real client does (PROTOCOL.md §5-6). */
+#define H_CLIENT_TIMEOUT_MS 1500
+enum { H_MSG_QUEUED, H_MSG_SENT, H_MSG_ACKED };
+struct h_msg {
+	uint64_t seq;
+	uint64_t id;		/* from SENT */
+	int      state;
+	unsigned gen;		/* connection it was last sent on */
+	int      sends;		/* times transmitted */
+	int      acked_by;	/* index of the replica that answered */
+	uint64_t acked_at;	/* mono ms of the answer */
+};
+struct h_sender {
+	struct h_cluster *c;
+	uint64_t client_id, seq;
+	char     user[33], pw[64], to[33], prefix[16];
+	uint8_t  token[32];
+	int      have_token;
+	int      fd, at;	/* connection and replica index, or -1 */
+	unsigned gen;
+	uint64_t last_rx;	/* mono ms of the last frame received */
+	struct h_msg *m;	/* m[1..n] */
+	int      n, cap;
+	int      window, first_unacked, tx_next, inflight, nacked;
+	int      reconnects, resent, retried_acks;
+	char     err[300];
+};
+/* Set up (no connection yet). */
+void h_sender_init(struct h_sender *s, struct h_cluster *c,
+		   uint64_t client_id, const char *user, const char *pw,
+		   const char *to, const char *prefix, int window);
+void h_sender_free(struct h_sender *s);
+/* Register an account (its own (client_id, seq), retried like the
+ * messages). 0, or -1 with s->err. */
+int  h_sender_register(struct h_sender *s, const char *user, const char *pw,
+		       int timeout_ms);
+/* Queue n more messages. */
+void h_sender_queue(struct h_sender *s, int n);
+/* Send what the window allows and handle answers until at least
+ * want_acked messages in all are acknowledged. want_acked <= s->nacked:
+ * send and return at once. 0, or -1 (deadline or a real error: s->err). */
+int  h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms);
+/* Lose the connection as a crash of the client's link would: close it
+ * without reading what the server sent. */
+void h_sender_drop(struct h_sender *s);
 
 #endif
