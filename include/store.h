@@ -163,6 +163,12 @@ int store_log_read(struct store *s, uint64_t from, store_record_cb *cb,
 		   void *ud);
 /* The epoch of the record at lsn: 0 found, 1 no such record. */
 int store_log_epoch(struct store *s, uint64_t lsn, uint64_t *epoch);
+/* The lowest lsn still in the log (0: empty). */
+uint64_t store_log_first(struct store *s);
+/* Delete log records below lsn `below` (never the last record), at most
+ * `batch` of them; inside or outside a transaction. Returns how many, or
+ * -1. Pruning changes only the log, not the state it produced. */
+int store_log_prune(struct store *s, uint64_t below, unsigned batch);
 
 /*
  * Debugging and replication tests: print the replicated state, one line

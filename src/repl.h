@@ -169,6 +169,8 @@ void repl_on_append(struct repl *r, struct peer *p, const uint8_t *payload,
 		    size_t len);
 void repl_on_append_ack(struct repl *r, struct peer *p, const uint8_t *payload,
 			size_t len);
+/* Delete log records far behind the commit point (a bounded batch). */
+void repl_prune(struct repl *r);
 /* The ISR applied from the log changed (R_ISR applied). */
 void repl_isr_applied(struct repl *r);
 

@@ -525,6 +525,8 @@ link_tick(void *ud)
 		repl_check_isr(r);
 		repl_ship_all(r);
 	}
+	if (s->role == ROLE_PRIMARY || s->role == ROLE_BACKUP)
+		repl_prune(r);
 	repl_round_tick(r);
 }
 

@@ -232,12 +232,15 @@ serve_catchup(struct repl *r, struct peer *p)
 {
 	struct server *s = r->srv;
 	struct logpos last;
-	uint64_t epoch_at = 0;
+	uint64_t epoch_at = 0, first;
 	int rc;
 
 	p->wants_catchup = 0;
 	repl_self_last(r, &last);
-	rc = p->last.lsn == 0 ? 0 : p->last.lsn > last.lsn ? 1 :
+	/* Its next record must still be in our log (we may have pruned). */
+	first = store_log_first(s->store);
+	rc = first > p->last.lsn + 1 ? 1 :
+	    p->last.lsn == 0 ? 0 : p->last.lsn > last.lsn ? 1 :
 	    store_log_epoch(s->store, p->last.lsn, &epoch_at);
 	if (rc < 0)
 		return;
@@ -254,7 +257,7 @@ serve_catchup(struct repl *r, struct peer *p)
 		return;
 	}
 	log_info("replica %u's log (%llu,%llu) is not a prefix of ours "
-	    "(%llu,%llu): sending a snapshot", p->id,
+	    "(%llu,%llu), or we pruned past it: sending a snapshot", p->id,
 	    (unsigned long long)p->last.epoch, (unsigned long long)p->last.lsn,
 	    (unsigned long long)last.epoch, (unsigned long long)last.lsn);
 	p->shipping = 0;
@@ -436,4 +439,29 @@ repl_isr_applied(struct repl *r)
 		}
 	}
 	buf_free(&b);
+}
+
+/*
+ * Keep the log bounded: records more than log_keep behind the commit
+ * point are deleted, in batches so the loop never stalls on it. Every
+ * replica prunes its own log by the commit point it knows; a backup that
+ * falls behind the pruned point is sent a snapshot instead.
+ */
+void
+repl_prune(struct repl *r)
+{
+	struct server *s = r->srv;
+	uint64_t keep = s->cfg->log_keep;
+
+	if (r->commit_lsn <= keep + 1 || s->fatal)
+		return;
+	{
+	int n = store_log_prune(s->store, r->commit_lsn - keep, 5000);
+
+	if (n < 0)
+		log_warn("pruning the log failed");
+	else if (n > 0)
+		log_debug("pruned %d log records below lsn %llu", n,
+		    (unsigned long long)(r->commit_lsn - keep));
+	}
 }

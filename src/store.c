@@ -678,3 +678,45 @@ store_log_epoch(struct store *s, uint64_t lsn, uint64_t *epoch)
 	store_reset(st);
 	return rc == SQLITE_ROW ? 0 : 1;
 }
+
+uint64_t
+store_log_first(struct store *s)
+{
+	sqlite3_stmt *st = store_stmt(s, ST_LOG_FIRST,
+	    "SELECT min(lsn) FROM log");
+	uint64_t first = 0;
+
+	if (st == NULL || store_step(s, st, "log first") != SQLITE_ROW) {
+		if (st)
+			store_reset(st);
+		return 0;
+	}
+	if (sqlite3_column_type(st, 0) != SQLITE_NULL)
+		first = store_col_u64(st, 0);
+	store_reset(st);
+	return first;
+}
+
+int
+store_log_prune(struct store *s, uint64_t below, unsigned batch)
+{
+	sqlite3_stmt *st;
+	uint64_t first = store_log_first(s), upto;
+	int rc;
+
+	/* Never the last record: it is where the log ends. */
+	if (below > s->last_lsn)
+		below = s->last_lsn;
+	if (first == 0 || first >= below)
+		return 0;
+	upto = below - first > batch ? first + batch : below;
+	st = store_stmt(s, ST_LOG_PRUNE, "DELETE FROM log WHERE lsn < ?1");
+	if (st == NULL)
+		return -1;
+	store_bind_u64(s, st, 1, upto);
+	rc = store_step(s, st, "log prune");
+	if (rc < 0)
+		return -1;
+	store_reset(st);
+	return sqlite3_changes(s->db);
+}

@@ -1371,6 +1371,48 @@ log_cb(void *ud, const struct wire_item_RECORD *r)
 	return g->stop_at && g->n >= g->stop_at;
 }
 
+/* Pruning deletes old log records in bounded batches, never the last
+ * one, and leaves the state and the log's end untouched. */
+START_TEST(test_log_prune)
+{
+	struct wire_R_EPOCH ep;
+	char *before, *after;
+	uint64_t e, l, e2, l2;
+	int i;
+
+	memset(&ep, 0, sizeof ep);
+	ep.primary_id = 1;
+	for (i = 0; i < 30; i++)
+		ck_assert_int_eq(apply_m(S, WIRE_OP_R_EPOCH, &ep), 0);
+	store_last(S, &e, &l);
+	ck_assert_uint_eq(l, 30);
+	ck_assert_uint_eq(store_log_first(S), 1);
+	before = dump(S, 0);
+	/* A batch of 10 at a time. */
+	ck_assert_int_eq(store_log_prune(S, 25, 10), 10);
+	ck_assert_uint_eq(store_log_first(S), 11);
+	ck_assert_int_eq(store_log_prune(S, 25, 10), 10);
+	ck_assert_int_eq(store_log_prune(S, 25, 10), 4);
+	ck_assert_uint_eq(store_log_first(S), 25);
+	ck_assert_int_eq(store_log_prune(S, 25, 10), 0);
+	/* Never past the last record. */
+	ck_assert_int_eq(store_log_prune(S, 1000, 1000), 5);
+	ck_assert_uint_eq(store_log_first(S), 30);
+	store_last(S, &e2, &l2);
+	ck_assert_uint_eq(l2, 30);
+	ck_assert_uint_eq(e2, e);
+	ck_assert_int_eq(store_log_epoch(S, 29, &e2), 1);	/* gone */
+	after = dump(S, 0);
+	ck_assert_str_eq(before, after);	/* the state is the same */
+	free(before);
+	free(after);
+	/* Records still follow the end. */
+	ck_assert_int_eq(apply_m(S, WIRE_OP_R_EPOCH, &ep), 0);
+	store_last(S, &e2, &l2);
+	ck_assert_uint_eq(l2, 31);
+}
+END_TEST
+
 START_TEST(test_log_read)
 {
 	struct wire_item_RECORD want[6];
@@ -1831,6 +1873,7 @@ store_suite(void)
 	tcase_add_test(tc, test_bad_records);
 	tcase_add_test(tc, test_rollback);
 	tcase_add_test(tc, test_log_read);
+	tcase_add_test(tc, test_log_prune);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);

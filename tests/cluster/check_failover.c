@@ -531,6 +531,66 @@ START_TEST(test_catch_up_10000)
 }
 END_TEST
 
+/* Poll a replica's log for a line (observable state, bounded). */
+static int
+wait_log(int i, const char *needle, int timeout_ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)timeout_ms;
+
+	while (!h_log_contains(&cl, i, needle)) {
+		if (mono_ms() >= end)
+			return -1;
+		poll(NULL, 0, 20);
+	}
+	return 0;
+}
+
+/* A backup that stopped before the primary pruned its log past it
+ * (log_keep 10) gets a snapshot, rejoins, and holds the same state. The
+ * logs themselves may differ (each replica prunes its own). */
+START_TEST(test_catch_up_past_pruned_log)
+{
+	struct h_sender s;
+	char *d[3];
+	int i, p, x;
+
+	ck_assert_int_eq(h_cluster_create(&cl, 3, "log_keep 10"), 0);
+	for (i = 0; i < 3; i++)
+		CHECK(h_replica_start(&cl, i) == 0, "replica %d did not start",
+		    i + 1);
+	p = wait_primary();
+	wait_isr(p, 3);
+	x = other_than(p, -1);
+	sender_start(&s, 0x31000, 64);
+	send_all(&s, 10);
+	kill_replica(x, SIGTERM);
+	wait_isr(p, 2);
+	send_all(&s, 300);
+	CHECK(wait_log(p, "pruned", T_PHASE_MS) == 0,
+	    "r%u never pruned its log", cl.r[p].id);
+	start_replica(x);
+	wait_isr(p, 3);
+	CHECK(h_log_contains(&cl, p, "sending a snapshot"),
+	    "r%u was not sent a snapshot", cl.r[x].id);
+	send_all(&s, 10);
+	h_sender_drop(&s);
+	CHECK(h_wait_converged(&cl, p, 3, T_CONVERGE_MS) == 0,
+	    "the logs did not converge");
+	CHECK(h_cluster_stop_quiescent(&cl, p, SIGTERM) == 0,
+	    "a replica did not stop cleanly");
+	for (i = 0; i < 3; i++)
+		CHECK(h_store_dump_ex(&cl, i, 0, &d[i]) == 0, "cannot dump");
+	for (i = 1; i < 3; i++)
+		CHECK(strcmp(d[0], d[i]) == 0, "the state of r%u and r%u "
+		    "differ", cl.r[0].id, cl.r[i].id);
+	check_exactly_once(d[0], "r1", &s);
+	for (i = 0; i < 3; i++)
+		free(d[i]);
+	h_sender_free(&s);
+	h_cluster_destroy(&cl);
+}
+END_TEST
+
 /*
  * The snapshot path needs a replica whose last (epoch, lsn) is not in the
  * primary's log: an old primary that committed a record and died before
@@ -982,6 +1042,51 @@ START_TEST(test_paused_backup_leaves_and_rejoins)
 }
 END_TEST
 
+/* The line client across a failover: bob stays logged in while the
+ * primary is killed; he is reconnected and resumed without doing
+ * anything, alice's client sends again, and each message shows once. */
+START_TEST(test_client_follows_failover)
+{
+	struct h_chat alice, bob;
+	int p;
+
+	p = start_cluster();
+	ck_assert_int_eq(h_chat_spawn(&cl, &bob), 0);
+	ck_assert_int_eq(h_chat_spawn(&cl, &alice), 0);
+	h_chat_send(&bob, "/register bob pb");
+	h_chat_send(&alice, "/register alice pa");
+	CHECK(h_chat_wait(&bob, "registered bob", T_PHASE_MS) == 0, "bob");
+	CHECK(h_chat_wait(&alice, "registered alice", T_PHASE_MS) == 0,
+	    "alice");
+	h_chat_send(&bob, "/login bob pb");
+	h_chat_send(&alice, "/login alice pa");
+	CHECK(h_chat_wait(&bob, "logged in", T_PHASE_MS) == 0, "bob login");
+	CHECK(h_chat_wait(&alice, "logged in", T_PHASE_MS) == 0,
+	    "alice login");
+	h_chat_send(&alice, "/msg bob before the failover");
+	CHECK(h_chat_wait(&bob, "before the failover", T_PHASE_MS) == 0,
+	    "bob did not get the first message");
+
+	kill_replica(p, SIGKILL);
+	CHECK(h_chat_wait(&bob, "lost", T_PHASE_MS) == 0 &&
+	    h_chat_wait(&bob, "reconnected to replica", T_PHASE_MS) == 0 &&
+	    h_chat_wait(&bob, "primary, epoch", T_PHASE_MS) == 0,
+	    "bob's client did not say it reconnected:\n%s", bob.out);
+	h_chat_send(&alice, "/msg bob after the failover");
+	CHECK(h_chat_wait(&alice, "sent #", T_PHASE_MS) == 0, "alice");
+	CHECK(h_chat_wait(&bob, "after the failover", T_PHASE_MS) == 0,
+	    "bob did not get the second message:\n%s", bob.out);
+	CHECK(h_count(bob.out, "before the failover") == 1 &&
+	    h_count(bob.out, "after the failover") == 1,
+	    "a message was shown twice or not at all:\n%s", bob.out);
+	CHECK(h_chat_finish(&alice, T_PHASE_MS) == 0, "alice's exit status");
+	CHECK(h_chat_finish(&bob, T_PHASE_MS) == 0, "bob's exit status");
+	free(alice.out);
+	free(bob.out);
+	h_cluster_destroy(&cl);
+}
+END_TEST
+
 /* One case per scenario, so CK_RUN_CASE can pick one. */
 static void
 add_case(Suite *s, const char *name, const TTest *t, int loop_to)
@@ -1005,6 +1110,8 @@ failover_suite(void)
 	add_case(s, "full_stop_sigterm", test_full_stop_sigterm, 0);
 	add_case(s, "full_stop_kill9", test_full_stop_kill9, 0);
 	add_case(s, "catch_up", test_catch_up_10000, 0);
+	add_case(s, "catch_up_pruned", test_catch_up_past_pruned_log, 0);
+	add_case(s, "client_failover", test_client_follows_failover, 0);
 	add_case(s, "snapshot", test_snapshot_divergent_suffix, 0);
 	add_case(s, "retry", test_retry_after_commit_applied_once, 0);
 	add_case(s, "must_wait", test_restart_must_wait, 0);

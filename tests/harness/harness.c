@@ -976,6 +976,12 @@ h_log_contains(const struct h_cluster *c, int i, const char *needle)
 int
 h_store_dump(const struct h_cluster *c, int i, char **out)
 {
+	return h_store_dump_ex(c, i, 1, out);
+}
+
+int
+h_store_dump_ex(const struct h_cluster *c, int i, int with_log, char **out)
+{
 	char err[300];
 	struct store *s;
 	size_t len = 0;
@@ -998,7 +1004,7 @@ h_store_dump(const struct h_cluster *c, int i, char **out)
 		store_close(s);
 		return -1;
 	}
-	rc = store_dump(s, f, 1);
+	rc = store_dump(s, f, with_log);
 	fclose(f);
 	store_close(s);
 	if (rc < 0) {

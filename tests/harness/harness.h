@@ -171,6 +171,10 @@ int  h_log_contains(const struct h_cluster *c, int i, const char *needle);
 /* With replica i stopped: store_dump(with_log = 1) of its data directory
  * into *out (malloc'd; the caller frees). 0, or -1. */
 int  h_store_dump(const struct h_cluster *c, int i, char **out);
+/* The same, choosing whether the log itself is part of the dump (logs
+ * pruned at different moments differ; the state they made must not). */
+int  h_store_dump_ex(const struct h_cluster *c, int i, int with_log,
+		     char **out);
 /* 0 if equal; else prints the first differing line of each to stderr
  * (labelled) and returns -1. */
 int  h_dump_compare(const char *a, const char *la, const char *b,
