@@ -54,6 +54,7 @@ struct peer {
 	uint64_t        next_dial;	/* mono ms; backoff */
 	unsigned        backoff_ms;
 	int             refused;	/* last dial was refused: no process */
+	struct conn    *probe;		/* a probe in flight (accepting side) */
 
 	/* What it told us in its last heartbeat (or ballot). */
 	int             heard_state;	/* since the link came up */

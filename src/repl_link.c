@@ -30,6 +30,8 @@
 #define DIAL_BACKOFF_MAX_MS 1000
 
 static void link_tick(void *ud);
+static void dial(struct repl *r, struct peer *p, uint64_t now);
+static void probe(struct repl *r, struct peer *p);
 static const struct conn_ops dial_ops;
 static const struct conn_ops probe_ops;
 
@@ -218,23 +220,18 @@ link_lost(struct repl *r, struct peer *p, const char *reason)
 	p->hello_seen = p->auth_sent = p->auth_ok = 0;
 	p->shipping = 0;
 	repl_snap_cancel(p);
-	if (p->dialer)
-		p->next_dial = mono_ms();	/* redial at once */
 	if (was_up) {
 		repl_vote_peer_lost(r, p);
 		if (r->srv->role == ROLE_PRIMARY)
 			repl_check_isr(r);
 	}
-	if (!p->dialer && was_up) {
-		/* We do not dial this peer: probe whether its process is
-		 * still there (a refused connect means it is gone). */
-		char err[128];
-		struct conn *c = loop_connect(r->srv->loop, p->host,
-		    p->internal_port, &probe_ops, p, WIRE_MAX_PAYLOAD_INTERNAL,
-		    err, sizeof err);
-		if (c == NULL)
-			p->refused = 1;
-	}
+	/* Find out at once whether its process is gone: redial, or (if it
+	 * dials us) probe its port. A refusal starts an election without
+	 * waiting for the next tick. */
+	if (p->dialer)
+		dial(r, p, mono_ms());
+	else if (was_up)
+		probe(r, p);
 }
 
 static void
@@ -436,6 +433,8 @@ on_dial_connect(struct conn *c, int err)
 		return;
 	if (err) {
 		p->refused = err == ECONNREFUSED;
+		if (p->refused)
+			repl_round_tick(the_repl);	/* act now */
 		return;		/* on_close follows */
 	}
 	p->state = LINK_HELLO;
@@ -448,14 +447,23 @@ static const struct conn_ops dial_ops = {
 	.on_close = on_peer_close,
 };
 
-/* A probe only asks "is anybody there?" and hangs up. */
+/*
+ * A probe only asks "is anybody there?" and hangs up. A killed process's
+ * listening socket can still complete a connection for a moment after its
+ * other sockets closed, so one successful probe proves little: the tick
+ * probes again while the link stays down, and the first refusal counts.
+ */
 static void
 on_probe_connect(struct conn *c, int err)
 {
 	struct peer *p = conn_data(c);
 
-	if (p)
-		p->refused = err == ECONNREFUSED;
+	if (p == NULL)
+		return;
+	if (err == ECONNREFUSED) {
+		p->refused = 1;
+		repl_round_tick(the_repl);	/* act now, not next tick */
+	}
 	if (!err)
 		conn_close(c, "probe done", 0);
 }
@@ -463,14 +471,30 @@ on_probe_connect(struct conn *c, int err)
 static void
 on_probe_close(struct conn *c, const char *reason)
 {
-	(void)c;
+	struct peer *p = conn_data(c);
+
 	(void)reason;
+	if (p && p->probe == c)
+		p->probe = NULL;
 }
 
 static const struct conn_ops probe_ops = {
 	.on_connect = on_probe_connect,
 	.on_close = on_probe_close,
 };
+
+static void
+probe(struct repl *r, struct peer *p)
+{
+	char err[128];
+
+	if (p->probe)
+		return;
+	p->probe = loop_connect(r->srv->loop, p->host, p->internal_port,
+	    &probe_ops, p, WIRE_MAX_PAYLOAD_INTERNAL, err, sizeof err);
+	if (p->probe == NULL)
+		p->refused = 1;
+}
 
 static void
 dial(struct repl *r, struct peer *p, uint64_t now)
@@ -510,6 +534,8 @@ link_tick(void *ud)
 
 		if (p->state == LINK_DOWN && p->dialer && now >= p->next_dial)
 			dial(r, p, now);
+		if (p->state == LINK_DOWN && !p->dialer && !p->refused)
+			probe(r, p);
 		if (p->state == LINK_UP) {
 			if (now - p->last_heard > failure_timeout(r)) {
 				log_info("replica %u silent for %llu ms",
@@ -803,6 +829,11 @@ repl_shutdown(struct repl *r)
 	r->tick = NULL;
 	for (i = 0; i < r->npeers; i++) {
 		repl_snap_cancel(&r->peers[i]);
+		if (r->peers[i].probe) {
+			conn_set_data(r->peers[i].probe, NULL);
+			conn_close(r->peers[i].probe, "shutting down", 0);
+			r->peers[i].probe = NULL;
+		}
 		if (r->peers[i].conn) {
 			conn_set_data(r->peers[i].conn, NULL);
 			conn_close(r->peers[i].conn, "shutting down", 1);

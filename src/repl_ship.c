@@ -435,6 +435,9 @@ repl_isr_applied(struct repl *r)
 		if (r->recovering && isr_has(&isr, s->self->id) &&
 		    s->role == ROLE_BACKUP && isr.set_at.epoch == s->epoch) {
 			r->recovering = 0;
+			r->waiting_for = 0;
+			snprintf(r->note, sizeof r->note, "backup of replica %u, "
+			    "in the ISR", s->primary_id);
 			log_info("back in the ISR");
 		}
 	}

@@ -1,7 +1,8 @@
 /*
  * chatbench — load generator and latency benchmark for a chatd cluster.
  *
- *   tools/chatbench -c replicas.conf [options] closed|open|delivery
+ *   tools/chatbench -c replicas.conf [options] closed|open|delivery|failover
+ *   tools/chatbench -c replicas.conf status
  *
  * closed    C connections each keep W SENDs in flight; ack latency is
  *           measured from the send to its SENT.
@@ -15,6 +16,13 @@
  *           now - t on PUSH_MSG. Every push of a message sent in the
  *           window must arrive. (chatd also pushes each message to the
  *           sender's other connections; those copies are counted apart.)
+ * failover  a steady writer (-n connections, default 1, rate -r, default
+ *           500/s) that rides through a failover like a real client and
+ *           reports the longest interval between two acks (the failover
+ *           gap), then checks on the primary that no acknowledged message
+ *           is missing and none is stored twice. See "failover mode".
+ * status    one STATUS per replica of the configuration, one line each.
+ * recount   count a failover run's messages again later (USER PASSWORD).
  *
  * Set-up: find the primary (STATUS role 1, else follow REDIRECT), register
  * M users bench-<hex>-<i>, LOGIN once per user on its first connection,
@@ -61,8 +69,10 @@
 #define DELIV_PREFIX     23	/* "t=" + 20 digits + " " */
 #define NERRCODES        64
 
-enum mode { MODE_CLOSED, MODE_OPEN, MODE_DELIVERY };
-static const char *const mode_names[] = { "closed", "open", "delivery" };
+enum mode { MODE_CLOSED, MODE_OPEN, MODE_DELIVERY, MODE_FAILOVER, MODE_STATUS,
+	MODE_RECOUNT };
+static const char *const mode_names[] = { "closed", "open", "delivery",
+    "failover", "status", "recount" };
 
 enum cstate {
 	CS_CONNECTING, CS_HELLO, CS_REGISTER, CS_LOGIN, CS_WAIT_TOKEN,
@@ -105,6 +115,7 @@ struct bench {
 	unsigned    nconns, nusers, window, size, npairs;
 	double      duration, warmup, rate;
 	int         quiet;
+	const char *recount_user, *recount_password;
 	struct config cfg;
 
 	struct loop  *l;
@@ -1337,6 +1348,1899 @@ report(struct bench *b)
 	return failed;
 }
 
+/* ---- failover mode ------------------------------------------------------ */
+/*
+ * failover: -n connections (default 1) of one sender user send SEND at a
+ * fixed total rate R to a second user; message k of the run (due at
+ * t0 + k/R, on connection k % n) has the body "fo-<k>". A connection
+ * survives a failover like a real client (PROTOCOL.md §5, §6):
+ *
+ *  - it gives its replica up when the connection closes, when a request
+ *    gets REDIRECT, NO_PRIMARY or ERROR NOT_PRIMARY / UNAVAILABLE /
+ *    INTERNAL / TOO_MANY_REQUESTS (none of which had an effect), or when
+ *    nothing has come back for client_timeout_ms with requests in flight;
+ *  - a silence of --stall-ms (default 100) with requests in flight is
+ *    not yet a failure (a commit may be slow), but it starts the finder:
+ *    if another replica then reports itself primary of a newer epoch, the
+ *    silent one (a stopped process, whose sockets stay open) is left;
+ *  - the finder probes every replica of the configuration (HELLO,
+ *    STATUS) in parallel, each again FO_RETRY_MS after its last answer or
+ *    failure, a probe without answer being given up after 250 ms. A
+ *    replica that says role 1 in an answer newer than the loss, with the
+ *    highest epoch any answer since then showed, is the primary. A
+ *    REDIRECT is followed at once;
+ *  - on the primary: HELLO, RESUME with the token of the first LOGIN
+ *    (LOGIN again on BAD_TOKEN), then every unanswered SEND is sent again
+ *    with its original (client_id, seq), in order, then the new ones; at
+ *    most -w (default max_inflight) on the wire at a time.
+ *
+ * Every SENT's arrival time (monotonic) is kept; gap_ms is the longest
+ * interval between two consecutive acks of the run. After the run (and a
+ * drain of at most FO_DRAIN_MS for what is still unanswered), the
+ * recipient logs in on the primary and FETCHes its whole view; each body
+ * fo-<k> is counted: lost = acknowledged k not found, duplicated = k found
+ * more than once, id_mismatch = acknowledged k found under another id than
+ * its SENT said. Any of those, an unanswered or failed SEND, or a failed
+ * verification exits 1.
+ *
+ * status: one STATUS per replica, one line each (replica=ID role=... or
+ * replica=ID down: why), for scripts that must ask one replica.
+ */
+
+#define FO_RID_SETUP     0x80000000u	/* set-up requests: high bit set */
+#define FO_RETRY_MS      10u		/* re-probe a replica this often */
+#define FO_PROBE_WAIT_MS 250u		/* an unanswered probe is given up */
+#define FO_STATUS_WAIT_MS 1000u		/* the same in status mode */
+#define FO_DRAIN_MS      5000u
+#define FO_VERIFY_MS     20000u
+#define FO_MAX_MSGS      (50ull * 1000u * 1000u)
+#define FO_MAX_EVENTS    400
+#define FO_MAX_CYCLES    64
+#define FO_MS            1000000ull	/* ns per ms */
+
+enum { FM_NOT_DUE, FM_PENDING, FM_ACKED, FM_FAILED };
+
+struct fo_msg {
+	uint64_t seq;		/* 0 until first sent */
+	uint64_t id;		/* from SENT */
+	uint32_t gen;		/* connection generation it was last sent on */
+	uint8_t  state;
+	uint8_t  sends;		/* times sent (saturating) */
+	uint8_t  count;		/* verification: copies found (saturating) */
+};
+
+enum fo_cstate {
+	FC_IDLE,		/* not in use */
+	FC_SEARCH,		/* needs a primary known after lost_at */
+	FC_CONNECTING, FC_HELLO, FC_REGISTER_S, FC_REGISTER_R, FC_LOGIN,
+	FC_RESUME, FC_READY,
+	FC_FETCH,		/* verification connection */
+	FC_DONE
+};
+
+/* One reconnection of one connection, for the report. */
+struct fo_cycle {
+	unsigned conn;
+	uint32_t from_replica, to_replica;
+	uint64_t to_epoch;
+	uint64_t last_ack;	/* ns: this connection's last ack before */
+	uint64_t stalled;	/* ns: silence noticed (0: it was not silent) */
+	uint64_t lost;		/* ns: the replica given up */
+	uint64_t found;		/* ns: connecting to the next primary */
+	uint64_t session;	/* ns: SESSION there */
+	uint64_t first_ack;	/* ns: first ack after */
+	unsigned resent;	/* SENDs sent again */
+	unsigned attempts;	/* connections tried */
+	char     why[200];
+};
+
+struct fo;
+
+struct fo_probe {
+	struct fo   *f;
+	unsigned     ri;	/* index in cfg.replicas */
+	struct conn *c;
+	uint64_t     started, next_at;	/* ns */
+	uint64_t     at;	/* ns of the last outcome; 0 none */
+	int          answered;	/* the last outcome was a STATUS_INFO */
+	uint32_t     primary_id;
+	uint8_t      role;
+	uint64_t     epoch;
+	char         what[240];	/* short, for events */
+	char         line[600];	/* status mode */
+};
+
+struct fo_conn {
+	struct fo     *f;
+	struct conn   *c;
+	unsigned       idx;
+	int            verify;
+	enum fo_cstate st;
+	uint64_t       client_id, seq;
+	uint32_t       gen, setup_rid, srid;
+	unsigned       ri;		/* replica index of the connection */
+	uint32_t       replica_id;
+	uint64_t       epoch;		/* its epoch, as the probe said */
+	int            hint;		/* replica index from a REDIRECT, or -1 */
+	unsigned       inflight;
+	uint64_t       lo, next_i, due_i;	/* message i: k = idx + i*n */
+	uint64_t       lost_at;		/* ns */
+	uint64_t       quiet_since, stall_since;	/* ns */
+	uint64_t       last_ack;	/* ns */
+	int            cycle;		/* open reconnection, or -1 */
+	uint64_t       after_id;	/* verification: FETCH cursor */
+	char           why[300];	/* verification: what went wrong */
+};
+
+struct fo_event { uint64_t t; char text[232]; };
+
+struct fo {
+	struct bench   *b;
+	unsigned        n, window;
+	uint64_t        stall_ns, silent_ns;
+	uint64_t        total;		/* messages in the run */
+	struct fo_msg  *msgs;
+	uint64_t       *acks;		/* arrival times, in order */
+	uint64_t        nacks;
+	struct fo_conn *conns;
+	struct fo_conn  vc;		/* verification */
+	struct fo_probe probes[CONFIG_MAX_REPLICAS];
+	uint64_t        probe_wait_ns;
+	int             status_mode;
+
+	char     sender[CHAT_MAX_USERNAME + 1], recipient[CHAT_MAX_USERNAME + 1];
+	char     password[40];
+	uint8_t  token[CHAT_TOKEN_BYTES];
+	int      have_token;
+	struct wire_SEND send;
+
+	enum phase phase;
+	uint64_t   start, t0, t_end, drain_end;	/* ns */
+	uint64_t   wall_start_ms, mono_start;	/* to print wall times */
+	uint64_t   k;			/* next message to come due */
+	int        setup_failed;
+	char       fail_msg[600];
+
+	/* counts */
+	uint64_t sent, resent, acked, failed, errors, stray, reconnects;
+	uint64_t errcode[NERRCODES], retried[NERRCODES];
+	uint64_t redirects, no_primary, stalls, silent_drops;
+	char     first_error[300];
+	uint32_t first_primary, last_primary;
+	uint64_t first_epoch, last_epoch;
+
+	struct fo_event events[FO_MAX_EVENTS];
+	unsigned        nevents;
+	uint64_t        events_dropped;
+	struct fo_cycle cycles[FO_MAX_CYCLES];
+	unsigned        ncycles;
+
+	/* recount mode: every k found, in FETCH order */
+	int       recount_mode;
+	uint64_t *found;
+	size_t    nfound, capfound;
+
+	/* verification */
+	int      verified;
+	uint64_t fetched, foreign, lost, duplicated, mismatch, unacked_stored;
+	uint32_t verify_replica;
+};
+
+static struct fo the_fo;	/* large: keep it off the stack */
+
+union fo_msgs {
+	struct wire_HELLO       hello;
+	struct wire_ERROR       error;
+	struct wire_PING        ping;
+	struct wire_OK          ok;
+	struct wire_SESSION     session;
+	struct wire_SENT        sent;
+	struct wire_MESSAGES    messages;
+	struct wire_STATUS_INFO status_info;
+	struct wire_REDIRECT    redirect;
+	struct wire_NO_PRIMARY  no_primary;
+	struct wire_PUSH_SESSION_END session_end;
+};
+
+static const char *
+fo_role_name(unsigned role)
+{
+	static const char *const names[] = { "starting", "primary", "backup",
+	    "electing", "waiting" };
+
+	return role < 5 ? names[role] : "unknown";
+}
+
+/* "HH:MM:SS.mmmZ" of a monotonic time, the way chatd's logs show it. */
+static void
+fo_wall(const struct fo *f, uint64_t t, char *out, size_t n)
+{
+	uint64_t ms = f->wall_start_ms + (t - f->mono_start) / FO_MS;
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&s, &tm);
+	snprintf(out, n, "%02d:%02d:%02d.%03uZ", tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (unsigned)(ms % 1000));
+}
+
+/* ms since t0 (before the run: since the start), signed. */
+static double
+fo_rel(const struct fo *f, uint64_t t)
+{
+	uint64_t base = f->t0 ? f->t0 : f->start;
+
+	return t >= base ? (double)(t - base) / 1e6 :
+	    -(double)(base - t) / 1e6;
+}
+
+static void
+fo_event(struct fo *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+fo_event(struct fo *f, const char *fmt, ...)
+{
+	uint64_t t = now_ns();
+	char text[232], w[24];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (f->nevents < FO_MAX_EVENTS) {
+		f->events[f->nevents].t = t;
+		snprintf(f->events[f->nevents].text,
+		    sizeof f->events[f->nevents].text, "%s", text);
+		f->nevents++;
+	} else {
+		f->events_dropped++;
+	}
+	if (f->b->quiet || f->status_mode)
+		return;
+	fo_wall(f, t, w, sizeof w);
+	fprintf(stderr, "chatbench: %+9.1f ms %s %s\n", fo_rel(f, t), w, text);
+}
+
+static void
+fo_set_error(struct fo *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void
+fo_set_error(struct fo *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->first_error[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(f->first_error, sizeof f->first_error, fmt, ap);
+	va_end(ap);
+}
+
+static uint32_t
+fo_setup_id(struct fo_conn *fc)
+{
+	fc->srid = (fc->srid + 1) & 0x7FFFFFFFu;
+	if (fc->srid == 0)
+		fc->srid = 1;
+	return FO_RID_SETUP | fc->srid;
+}
+
+static uint32_t
+fo_rid_replica(const struct fo *f, unsigned ri)
+{
+	return f->b->cfg.replicas[ri].id;
+}
+
+static void fo_evaluate(struct fo *f, uint64_t now);
+static void fo_connect(struct fo_conn *fc, unsigned ri, uint64_t now);
+
+/* ---- the finder ---------------------------------------------------------- */
+
+static const struct conn_ops fo_probe_ops;
+
+static void
+fo_probe_done(struct fo_probe *p, int answered, const char *what)
+{
+	struct fo *f = p->f;
+	uint64_t now = now_ns();
+	int changed = strcmp(p->what, what) != 0;
+
+	if (p->c) {
+		conn_set_data(p->c, NULL);
+		conn_close(p->c, "probe done", 0);
+		p->c = NULL;
+	}
+	p->at = now;
+	p->answered = answered;
+	if (!answered) {
+		p->role = 255;
+		p->line[0] = '\0';
+	}
+	snprintf(p->what, sizeof p->what, "%s", what);
+	p->next_at = now + FO_RETRY_MS * FO_MS;
+	if (changed && !f->status_mode)
+		fo_event(f, "probe: replica %u %s (%.1f ms)",
+		    (unsigned)fo_rid_replica(f, p->ri), what,
+		    (double)(now - p->started) / 1e6);
+	fo_evaluate(f, now);
+}
+
+static void
+fo_probe_start(struct fo *f, unsigned ri, uint64_t now)
+{
+	struct fo_probe *p = &f->probes[ri];
+	const struct replica_addr *r = &f->b->cfg.replicas[ri];
+	char err[300];
+
+	p->started = now;
+	p->c = loop_connect(f->b->l, r->host, r->client_port, &fo_probe_ops,
+	    p, WIRE_MAX_PAYLOAD_CLIENT, err, sizeof err);
+	if (p->c == NULL)
+		fo_probe_done(p, 0, err);
+}
+
+static void
+fo_probe_on_connect(struct conn *c, int err)
+{
+	struct fo_probe *p = conn_data(c);
+
+	if (p == NULL || err != 0)
+		return;
+	send_hello(c, 1);
+}
+
+static void
+fo_format_status(struct fo_probe *p, const struct wire_STATUS_INFO *si)
+{
+	const struct wire_opdesc *d = wire_op(WIRE_OP_STATUS_INFO);
+	struct wire_list_iter it;
+	struct wire_item_MEMBER mb;
+	size_t len;
+	int first = 1;
+
+	len = (size_t)snprintf(p->line, sizeof p->line, "replica=%u role=%s "
+	    "primary=%u epoch=%" PRIu64 " lsn=%" PRIu64 " commit=%" PRIu64
+	    " clients=%u", (unsigned)si->replica_id, fo_role_name(si->role),
+	    (unsigned)si->primary_id, si->epoch, si->last_lsn, si->commit_lsn,
+	    (unsigned)si->clients);
+	if (si->waiting_for && len < sizeof p->line)
+		len += (size_t)snprintf(p->line + len, sizeof p->line - len,
+		    " waiting_for=%u", (unsigned)si->waiting_for);
+	if (len < sizeof p->line)
+		len += (size_t)snprintf(p->line + len, sizeof p->line - len,
+		    " last_epoch=%" PRIu64 " isr=", si->last_epoch);
+	wire_list_begin(&it, d, &si->isr);
+	while (wire_list_next(&it, &mb) && len < sizeof p->line) {
+		len += (size_t)snprintf(p->line + len, sizeof p->line - len,
+		    "%s%u", first ? "" : ",", (unsigned)mb.id);
+		first = 0;
+	}
+	if (len < sizeof p->line)
+		snprintf(p->line + len, sizeof p->line - len, " uptime_ms=%"
+		    PRIu64 " note=\"%s\"", si->uptime_ms, si->note);
+}
+
+static void
+fo_probe_on_frame(struct conn *c, const struct wire_header *h,
+		  const uint8_t *payload)
+{
+	struct fo_probe *p = conn_data(c);
+	const struct wire_opdesc *d = wire_op(h->opcode);
+	struct wire_decode_error err;
+	struct wire_STATUS st;
+	union fo_msgs m;
+	char what[240];
+
+	if (p == NULL)
+		return;
+	if (d == NULL || wire_decode(d, payload, h->length, &m, &err) < 0) {
+		fo_probe_done(p, 0, "bad frame");
+		return;
+	}
+	if (h->opcode == WIRE_OP_HELLO && h->request_id == 1) {
+		memset(&st, 0, sizeof st);
+		send_req(c, 2, WIRE_OP_STATUS, &st);
+	} else if (h->opcode == WIRE_OP_STATUS_INFO && h->request_id == 2) {
+		p->role = m.status_info.role;
+		p->epoch = m.status_info.epoch;
+		p->primary_id = m.status_info.primary_id;
+		fo_format_status(p, &m.status_info);
+		if (m.status_info.role == 1)
+			snprintf(what, sizeof what, "is primary of epoch %"
+			    PRIu64, m.status_info.epoch);
+		else if (m.status_info.primary_id)
+			snprintf(what, sizeof what, "is %s, primary %u, "
+			    "epoch %" PRIu64, fo_role_name(m.status_info.role),
+			    (unsigned)m.status_info.primary_id,
+			    m.status_info.epoch);
+		else
+			snprintf(what, sizeof what, "is %s, epoch %" PRIu64
+			    ": %.150s", fo_role_name(m.status_info.role),
+			    m.status_info.epoch, m.status_info.note);
+		fo_probe_done(p, 1, what);
+	} else if (h->opcode == WIRE_OP_ERROR) {
+		snprintf(what, sizeof what, "ERROR %s: %.150s",
+		    wire_err_name(m.error.code), m.error.text);
+		fo_probe_done(p, 0, what);
+	} else if (h->opcode == WIRE_OP_PING) {
+		struct wire_PONG pong = { 0, m.ping.token };
+		send_req(c, h->request_id, WIRE_OP_PONG, &pong);
+	}
+}
+
+static void
+fo_probe_on_close(struct conn *c, const char *reason)
+{
+	struct fo_probe *p = conn_data(c);
+
+	if (p == NULL)
+		return;
+	p->c = NULL;
+	fo_probe_done(p, 0, reason);
+}
+
+static const struct conn_ops fo_probe_ops = {
+	.on_connect = fo_probe_on_connect,
+	.on_frame = fo_probe_on_frame,
+	.on_close = fo_probe_on_close,
+};
+
+/*
+ * The primary by answers newer than since: a replica that says role 1,
+ * with the highest epoch any of those answers showed. -1 if none.
+ */
+static int
+fo_choose(const struct fo *f, uint64_t since)
+{
+	uint64_t maxep = 0;
+	unsigned i;
+	int best = -1;
+
+	for (i = 0; i < f->b->cfg.nreplicas; i++) {
+		const struct fo_probe *p = &f->probes[i];
+
+		if (p->at > since && p->answered && p->epoch > maxep)
+			maxep = p->epoch;
+	}
+	for (i = 0; i < f->b->cfg.nreplicas; i++) {
+		const struct fo_probe *p = &f->probes[i];
+
+		if (p->at > since && p->answered && p->role == 1 &&
+		    p->epoch >= maxep &&
+		    (best < 0 || p->epoch > f->probes[best].epoch))
+			best = (int)i;
+	}
+	return best;
+}
+
+static int
+fo_wants_probes(const struct fo *f)
+{
+	unsigned i;
+
+	if (f->vc.st == FC_SEARCH)
+		return 1;
+	for (i = 0; i < f->n; i++)
+		if (f->conns[i].st == FC_SEARCH ||
+		    (f->conns[i].st == FC_READY && f->conns[i].stall_since))
+			return 1;
+	return 0;
+}
+
+static void
+fo_finder_tick(struct fo *f, uint64_t now)
+{
+	int want = fo_wants_probes(f);
+	unsigned i;
+	char what[64];
+
+	for (i = 0; i < f->b->cfg.nreplicas; i++) {
+		struct fo_probe *p = &f->probes[i];
+
+		if (p->c && now - p->started > f->probe_wait_ns) {
+			snprintf(what, sizeof what, "no answer in %u ms",
+			    (unsigned)(f->probe_wait_ns / FO_MS));
+			fo_probe_done(p, 0, what);
+		}
+		if (want && p->c == NULL && now >= p->next_at)
+			fo_probe_start(f, i, now);
+	}
+}
+
+/* ---- the sending connections ---------------------------------------------- */
+
+static const struct conn_ops fo_conn_ops;
+
+static struct fo_cycle *
+fo_cycle_of(struct fo_conn *fc)
+{
+	return fc->cycle >= 0 ? &fc->f->cycles[fc->cycle] : NULL;
+}
+
+static void
+fo_send_msg(struct fo_conn *fc, uint64_t k, uint64_t now)
+{
+	struct fo *f = fc->f;
+	struct fo_msg *m = &f->msgs[k];
+	struct fo_cycle *cy = fo_cycle_of(fc);
+
+	if (m->seq == 0)
+		m->seq = ++fc->seq;
+	if (m->sends > 0) {
+		f->resent++;
+		if (cy)
+			cy->resent++;
+	}
+	if (m->sends < 255)
+		m->sends++;
+	m->gen = fc->gen;
+	f->send.client_id = fc->client_id;
+	f->send.seq = m->seq;
+	snprintf(f->send.body, sizeof f->send.body, "fo-%" PRIu64, k);
+	if (fc->inflight == 0 && now > fc->quiet_since)
+		fc->quiet_since = now;
+	send_req(fc->c, (uint32_t)(k + 1), WIRE_OP_SEND, &f->send);
+	fc->inflight++;
+	f->sent++;
+}
+
+static void
+fo_advance_lo(struct fo_conn *fc)
+{
+	struct fo *f = fc->f;
+
+	while (fc->lo < fc->due_i) {
+		uint8_t s = f->msgs[fc->idx + fc->lo * f->n].state;
+
+		if (s != FM_ACKED && s != FM_FAILED)
+			break;
+		fc->lo++;
+	}
+}
+
+static void
+fo_pump(struct fo_conn *fc, uint64_t now)
+{
+	struct fo *f = fc->f;
+
+	if (fc->st != FC_READY || fc->verify)
+		return;
+	while (fc->inflight < f->window && fc->next_i < fc->due_i) {
+		uint64_t k = fc->idx + fc->next_i * f->n;
+
+		fc->next_i++;
+		if (f->msgs[k].state != FM_PENDING || f->msgs[k].gen == fc->gen)
+			continue;
+		fo_send_msg(fc, k, now);
+	}
+}
+
+/*
+ * Give the replica up: close, and look for the primary anew (or go to
+ * hint, a replica index from a REDIRECT, or -1). Whatever was in flight
+ * is sent again on the next connection.
+ */
+static void
+fo_drop(struct fo_conn *fc, const char *why, int hint)
+{
+	struct fo *f = fc->f;
+	uint64_t now = now_ns();
+	int was_ready = fc->st == FC_READY;
+	struct fo_cycle *cy;
+
+	if (fc->c) {
+		conn_set_data(fc->c, NULL);
+		conn_close(fc->c, why, 0);
+		fc->c = NULL;
+	}
+	if (fc->st == FC_IDLE || fc->st == FC_DONE)
+		return;
+	if (f->phase == PH_SETUP && !fc->verify) {
+		if (!f->setup_failed)
+			snprintf(f->fail_msg, sizeof f->fail_msg, "set-up failed "
+			    "on connection %u (replica %u): %s", fc->idx,
+			    (unsigned)fc->replica_id, why);
+		f->setup_failed = 1;
+		fc->st = FC_IDLE;
+		return;
+	}
+	fo_event(f, "%s %u: %s; looking for the primary", fc->verify ?
+	    "verification connection" : "connection", fc->idx, why);
+	if (was_ready && !fc->verify) {
+		f->reconnects++;
+		if (fc->cycle < 0 && f->ncycles < FO_MAX_CYCLES) {
+			fc->cycle = (int)f->ncycles++;
+			cy = &f->cycles[fc->cycle];
+			memset(cy, 0, sizeof *cy);
+			cy->conn = fc->idx;
+			cy->from_replica = fc->replica_id;
+			cy->last_ack = fc->last_ack;
+			cy->stalled = fc->stall_since;
+			cy->lost = now;
+			snprintf(cy->why, sizeof cy->why, "%s", why);
+		}
+	}
+	fc->inflight = 0;
+	fc->stall_since = 0;
+	fc->st = FC_SEARCH;
+	fc->lost_at = now;
+	fc->hint = hint;
+	fo_evaluate(f, now);
+}
+
+static void
+fo_connect(struct fo_conn *fc, unsigned ri, uint64_t now)
+{
+	struct fo *f = fc->f;
+	const struct replica_addr *r = &f->b->cfg.replicas[ri];
+	const struct fo_probe *p = &f->probes[ri];
+	struct fo_cycle *cy = fo_cycle_of(fc);
+	char err[300];
+
+	fc->gen++;
+	fc->ri = ri;
+	fc->replica_id = r->id;
+	fc->epoch = p->answered && p->role == 1 ? p->epoch : 0;
+	fc->inflight = 0;
+	fc->next_i = fc->lo;
+	fc->stall_since = 0;
+	fc->hint = -1;
+	fc->st = FC_CONNECTING;
+	if (cy) {
+		cy->found = now;
+		cy->to_replica = r->id;
+		cy->to_epoch = fc->epoch;
+		cy->attempts++;
+	}
+	if (f->phase != PH_SETUP || fc->verify)
+		fo_event(f, "%s %u: connecting to replica %u (%s)",
+		    fc->verify ? "verification connection" : "connection",
+		    fc->idx, (unsigned)r->id, p->what[0] ? p->what : "?");
+	fc->c = loop_connect(f->b->l, r->host, r->client_port, &fo_conn_ops,
+	    fc, WIRE_MAX_PAYLOAD_CLIENT, err, sizeof err);
+	if (fc->c == NULL) {
+		fc->st = FC_SEARCH;
+		fc->lost_at = now;
+	}
+}
+
+/* Connections that need a primary get one; silent ones may switch. */
+static void
+fo_evaluate(struct fo *f, uint64_t now)
+{
+	unsigned i;
+	int best;
+
+	for (i = 0; i <= f->n; i++) {
+		struct fo_conn *fc = i < f->n ? &f->conns[i] : &f->vc;
+
+		if (fc->st == FC_SEARCH) {
+			if (fc->hint >= 0) {
+				fo_connect(fc, (unsigned)fc->hint, now);
+				continue;
+			}
+			best = fo_choose(f, fc->lost_at);
+			if (best >= 0)
+				fo_connect(fc, (unsigned)best, now);
+		} else if (fc->st == FC_READY && fc->stall_since) {
+			const struct fo_probe *own = &f->probes[fc->ri];
+			char why[200];
+
+			best = fo_choose(f, fc->stall_since);
+			if (best >= 0 && (unsigned)best != fc->ri &&
+			    f->probes[best].epoch > fc->epoch) {
+				snprintf(why, sizeof why, "replica %u silent "
+				    "for %.1f ms with %u in flight; replica %u "
+				    "is primary of epoch %" PRIu64,
+				    (unsigned)fc->replica_id,
+				    (double)(now - fc->quiet_since) / 1e6,
+				    fc->inflight,
+				    (unsigned)fo_rid_replica(f, (unsigned)best),
+				    f->probes[best].epoch);
+				fo_drop(fc, why, best);
+			} else if (own->at > fc->stall_since && own->answered &&
+			    own->role == 1 && own->epoch >= fc->epoch) {
+				/* It answers STATUS as primary: only slow. */
+				fc->stall_since = 0;
+				fc->quiet_since = now;
+			}
+		}
+	}
+}
+
+static void
+fo_send_login(struct fo_conn *fc, const char *user)
+{
+	struct wire_LOGIN m;
+
+	memset(&m, 0, sizeof m);
+	m.client_id = fc->client_id;
+	m.seq = ++fc->seq;
+	snprintf(m.username, sizeof m.username, "%s", user);
+	snprintf(m.password, sizeof m.password, "%s", fc->f->password);
+	fc->setup_rid = send_req(fc->c, fo_setup_id(fc), WIRE_OP_LOGIN, &m);
+	fc->st = FC_LOGIN;
+}
+
+static void
+fo_send_register(struct fo_conn *fc, const char *user, enum fo_cstate st)
+{
+	struct wire_REGISTER m;
+
+	memset(&m, 0, sizeof m);
+	m.client_id = fc->client_id;
+	m.seq = ++fc->seq;
+	snprintf(m.username, sizeof m.username, "%s", user);
+	snprintf(m.password, sizeof m.password, "%s", fc->f->password);
+	fc->setup_rid = send_req(fc->c, fo_setup_id(fc), WIRE_OP_REGISTER, &m);
+	fc->st = st;
+}
+
+static void
+fo_send_resume(struct fo_conn *fc)
+{
+	struct wire_RESUME r;
+
+	memset(&r, 0, sizeof r);
+	r.token.ptr = fc->f->token;
+	r.token.len = CHAT_TOKEN_BYTES;
+	fc->setup_rid = send_req(fc->c, fo_setup_id(fc), WIRE_OP_RESUME, &r);
+	fc->st = FC_RESUME;
+}
+
+static void
+fo_send_fetch(struct fo_conn *fc)
+{
+	struct wire_FETCH m;
+
+	memset(&m, 0, sizeof m);
+	m.after_id = fc->after_id;
+	m.max = CHAT_MAX_PAGE;
+	fc->setup_rid = send_req(fc->c, fo_setup_id(fc), WIRE_OP_FETCH, &m);
+	fc->st = FC_FETCH;
+}
+
+static void
+fo_ready(struct fo_conn *fc, uint64_t now)
+{
+	struct fo *f = fc->f;
+	struct fo_cycle *cy = fo_cycle_of(fc);
+	unsigned i;
+
+	fc->st = FC_READY;
+	fc->quiet_since = now;
+	if (f->phase == PH_SETUP) {
+		if (fc->idx == 0) {
+			f->first_primary = fc->replica_id;
+			f->first_epoch = fc->epoch;
+			for (i = 1; i < f->n; i++)
+				fo_connect(&f->conns[i], fc->ri, now);
+		}
+		return;
+	}
+	if (cy)
+		cy->session = now;
+	{
+		uint64_t j, waiting = 0, before = 0;
+
+		for (j = fc->lo; j < fc->due_i; j++) {
+			const struct fo_msg *m = &f->msgs[fc->idx + j * f->n];
+
+			if (m->state != FM_PENDING)
+				continue;
+			waiting++;
+			before += m->sends > 0;
+		}
+		fo_event(f, "connection %u: session on replica %u; %" PRIu64
+		    " SENDs unanswered, %" PRIu64 " of them sent before",
+		    fc->idx, (unsigned)fc->replica_id, waiting, before);
+	}
+	fo_pump(fc, now);
+}
+
+/* A MESSAGES page for the verification. */
+static void
+fo_count_page(struct fo *f, const struct wire_MESSAGES *mm)
+{
+	struct wire_list_iter it;
+	struct wire_item_MSG msg;
+	uint64_t k;
+	char *end;
+
+	wire_list_begin(&it, wire_op(WIRE_OP_MESSAGES), &mm->msgs);
+	while (wire_list_next(&it, &msg)) {
+		f->fetched++;
+		if (msg.id > f->vc.after_id)
+			f->vc.after_id = msg.id;
+		if (f->recount_mode) {
+			if (strcmp(msg.to, f->recipient) != 0 ||
+			    strncmp(msg.body, "fo-", 3) != 0 ||
+			    msg.body[3] < '0' || msg.body[3] > '9') {
+				f->foreign++;
+				continue;
+			}
+			errno = 0;
+			k = strtoull(msg.body + 3, &end, 10);
+			if (errno || *end) {
+				f->foreign++;
+				continue;
+			}
+			if (f->nfound == f->capfound) {
+				size_t cap = f->capfound ? f->capfound * 2 : 4096;
+				uint64_t *nv = realloc(f->found, cap * sizeof *nv);
+
+				if (nv == NULL) {
+					fprintf(stderr, "chatbench: out of memory\n");
+					exit(1);
+				}
+				f->found = nv;
+				f->capfound = cap;
+			}
+			f->found[f->nfound++] = k;
+			continue;
+		}
+		if (strcmp(msg.from, f->sender) != 0 ||
+		    strcmp(msg.to, f->recipient) != 0 ||
+		    strncmp(msg.body, "fo-", 3) != 0 ||
+		    msg.body[3] < '0' || msg.body[3] > '9') {
+			f->foreign++;
+			continue;
+		}
+		errno = 0;
+		k = strtoull(msg.body + 3, &end, 10);
+		if (errno || *end || k >= f->total) {
+			f->foreign++;
+			continue;
+		}
+		if (f->msgs[k].count < 255)
+			f->msgs[k].count++;
+		if (f->msgs[k].state == FM_ACKED && f->msgs[k].id != msg.id)
+			f->mismatch++;
+	}
+}
+
+static void
+fo_setup_answer(struct fo_conn *fc, const struct wire_header *h,
+		const union fo_msgs *m, uint64_t now)
+{
+	struct fo *f = fc->f;
+	char why[300];
+
+	if (h->request_id != fc->setup_rid) {
+		f->stray++;
+		return;
+	}
+	if (h->opcode == WIRE_OP_REDIRECT) {
+		unsigned i;
+		int hint = -1;
+
+		f->redirects++;
+		for (i = 0; i < f->b->cfg.nreplicas; i++)
+			if (f->b->cfg.replicas[i].client_port == m->redirect.port &&
+			    strcmp(f->b->cfg.replicas[i].host,
+			    m->redirect.host) == 0)
+				hint = (int)i;
+		snprintf(why, sizeof why, "%s answered REDIRECT to replica %u",
+		    wire_op_name(h->opcode), (unsigned)m->redirect.primary_id);
+		fo_drop(fc, why, hint);
+		return;
+	}
+	if (h->opcode == WIRE_OP_NO_PRIMARY) {
+		f->no_primary++;
+		snprintf(why, sizeof why, "NO_PRIMARY: %.200s",
+		    m->no_primary.reason);
+		fo_drop(fc, why, -1);
+		return;
+	}
+	if (h->opcode == WIRE_OP_ERROR) {
+		unsigned code = m->error.code < NERRCODES ? m->error.code : 0;
+
+		if (fc->st == FC_RESUME && m->error.code == WIRE_E_BAD_TOKEN) {
+			fo_event(f, "connection %u: RESUME says BAD_TOKEN; "
+			    "LOGIN again", fc->idx);
+			f->have_token = 0;
+			fo_send_login(fc, f->sender);
+			return;
+		}
+		f->retried[code]++;
+		snprintf(why, sizeof why, "set-up request answered %s: %.150s",
+		    wire_err_name(m->error.code), m->error.text);
+		fo_drop(fc, why, -1);
+		return;
+	}
+	switch (fc->st) {
+	case FC_HELLO:
+		if (h->opcode != WIRE_OP_HELLO)
+			break;
+		if (fc->verify)
+			fo_send_login(fc, f->recipient);
+		else if (f->phase == PH_SETUP && fc->idx == 0)
+			fo_send_register(fc, f->sender, FC_REGISTER_S);
+		else if (f->have_token)
+			fo_send_resume(fc);
+		else
+			fo_send_login(fc, f->sender);
+		return;
+	case FC_REGISTER_S:
+		if (h->opcode != WIRE_OP_OK)
+			break;
+		fo_send_register(fc, f->recipient, FC_REGISTER_R);
+		return;
+	case FC_REGISTER_R:
+		if (h->opcode != WIRE_OP_OK)
+			break;
+		fo_send_login(fc, f->sender);
+		return;
+	case FC_LOGIN:
+	case FC_RESUME:
+		if (h->opcode != WIRE_OP_SESSION ||
+		    m->session.token.len != CHAT_TOKEN_BYTES)
+			break;
+		if (fc->verify) {
+			f->verify_replica = fc->replica_id;
+			fo_send_fetch(fc);
+			return;
+		}
+		if (fc->st == FC_LOGIN) {
+			memcpy(f->token, m->session.token.ptr, CHAT_TOKEN_BYTES);
+			f->have_token = 1;
+		}
+		fo_ready(fc, now);
+		return;
+	case FC_FETCH:
+		if (h->opcode != WIRE_OP_MESSAGES)
+			break;
+		fo_count_page(f, &m->messages);
+		if (m->messages.more)
+			fo_send_fetch(fc);
+		else
+			fc->st = FC_DONE;
+		return;
+	default:
+		break;
+	}
+	snprintf(why, sizeof why, "unexpected %s during set-up",
+	    wire_op_name(h->opcode));
+	f->stray++;
+	fo_drop(fc, why, -1);
+}
+
+static void
+fo_send_answer(struct fo_conn *fc, const struct wire_header *h,
+	       const union fo_msgs *m, uint64_t now)
+{
+	struct fo *f = fc->f;
+	uint64_t k = (uint64_t)h->request_id - 1;
+	struct fo_msg *msg;
+	struct fo_cycle *cy;
+	char why[300];
+	unsigned code;
+
+	if (k >= f->total || k % f->n != fc->idx ||
+	    f->msgs[k].gen != fc->gen || f->msgs[k].state != FM_PENDING) {
+		f->stray++;
+		return;
+	}
+	msg = &f->msgs[k];
+	switch (h->opcode) {
+	case WIRE_OP_SENT:
+		msg->state = FM_ACKED;
+		msg->id = m->sent.id;
+		f->acks[f->nacks++] = now;
+		f->acked++;
+		fc->inflight--;
+		fc->last_ack = now;
+		cy = fo_cycle_of(fc);
+		if (cy && cy->first_ack == 0 && cy->session) {
+			cy->first_ack = now;
+			fo_event(f, "connection %u: first ack after the failover"
+			    " (fo-%" PRIu64 "), %.1f ms after its last ack",
+			    fc->idx, k, (double)(now - cy->last_ack) / 1e6);
+			fc->cycle = -1;
+		}
+		fo_advance_lo(fc);
+		fo_pump(fc, now);
+		return;
+	case WIRE_OP_REDIRECT:
+	case WIRE_OP_NO_PRIMARY:
+		fo_setup_answer(fc, &(struct wire_header){ .opcode = h->opcode,
+		    .request_id = fc->setup_rid, .length = h->length }, m, now);
+		return;
+	case WIRE_OP_ERROR:
+		code = m->error.code < NERRCODES ? m->error.code : 0;
+		switch (m->error.code) {
+		case WIRE_E_NOT_PRIMARY:
+		case WIRE_E_UNAVAILABLE:
+		case WIRE_E_INTERNAL:
+		case WIRE_E_TOO_MANY_REQUESTS:
+		case WIRE_E_BAD_TOKEN:
+		case WIRE_E_NOT_LOGGED_IN:
+			/* No effect: the same (client_id, seq) goes again. */
+			f->retried[code]++;
+			if (m->error.code == WIRE_E_BAD_TOKEN)
+				f->have_token = 0;
+			snprintf(why, sizeof why, "SEND fo-%" PRIu64 " answered "
+			    "%s: %.150s", k, wire_err_name(m->error.code),
+			    m->error.text);
+			fo_drop(fc, why, -1);
+			return;
+		default:
+			break;
+		}
+		msg->state = FM_FAILED;
+		f->failed++;
+		f->errors++;
+		f->errcode[code]++;
+		fo_set_error(f, "SEND fo-%" PRIu64 ": %s: %s", k,
+		    wire_err_name(m->error.code), m->error.text);
+		fc->inflight--;
+		fo_advance_lo(fc);
+		fo_pump(fc, now);
+		return;
+	default:
+		f->stray++;
+		fo_set_error(f, "unexpected %s answering SEND fo-%" PRIu64,
+		    wire_op_name(h->opcode), k);
+		return;
+	}
+}
+
+static void
+fo_on_connect(struct conn *c, int err)
+{
+	struct fo_conn *fc = conn_data(c);
+
+	if (fc == NULL || err != 0)
+		return;		/* on_close follows a failure */
+	fc->setup_rid = fo_setup_id(fc);
+	send_hello(c, fc->setup_rid);
+	fc->st = FC_HELLO;
+}
+
+static void
+fo_on_frame(struct conn *c, const struct wire_header *h,
+	    const uint8_t *payload)
+{
+	struct fo_conn *fc = conn_data(c);
+	const struct wire_opdesc *d;
+	struct wire_decode_error err;
+	union fo_msgs m;
+	char why[300];
+	uint64_t now = now_ns();
+
+	if (fc == NULL)
+		return;
+	fc->quiet_since = now;
+	if (fc->stall_since) {
+		fo_event(fc->f, "connection %u: replica %u answers again after "
+		    "%.1f ms", fc->idx, (unsigned)fc->replica_id,
+		    (double)(now - fc->stall_since) / 1e6);
+		fc->stall_since = 0;
+	}
+	if (h->opcode == WIRE_OP_PUSH_MSG || h->opcode == WIRE_OP_PUSH_RECEIPT)
+		return;
+	d = wire_op(h->opcode);
+	if (d == NULL || wire_decode(d, payload, h->length, &m, &err) < 0) {
+		snprintf(why, sizeof why, "bad %s from server: %s",
+		    wire_op_name(h->opcode), d ? err.text : "unknown opcode");
+		fc->f->stray++;
+		fo_set_error(fc->f, "%s", why);
+		fo_drop(fc, why, -1);
+		return;
+	}
+	if (h->opcode == WIRE_OP_PING) {
+		struct wire_PONG pong = { 0, m.ping.token };
+		send_req(c, h->request_id, WIRE_OP_PONG, &pong);
+		return;
+	}
+	if (h->opcode == WIRE_OP_PONG)
+		return;
+	if (h->request_id == 0) {
+		if (h->opcode == WIRE_OP_PUSH_SESSION_END) {
+			fc->f->have_token = 0;
+			fo_drop(fc, "the session ended (PUSH_SESSION_END)", -1);
+		} else if (h->opcode == WIRE_OP_ERROR) {
+			snprintf(why, sizeof why, "ERROR %s: %s",
+			    wire_err_name(m.error.code), m.error.text);
+			fo_drop(fc, why, -1);
+		}
+		return;
+	}
+	if (h->request_id & FO_RID_SETUP)
+		fo_setup_answer(fc, h, &m, now);
+	else if (fc->st == FC_READY)
+		fo_send_answer(fc, h, &m, now);
+	else
+		fc->f->stray++;
+}
+
+static void
+fo_on_close(struct conn *c, const char *reason)
+{
+	struct fo_conn *fc = conn_data(c);
+	char why[300];
+
+	if (fc == NULL)
+		return;
+	fc->c = NULL;
+	snprintf(why, sizeof why, "replica %u: %s", (unsigned)fc->replica_id,
+	    reason);
+	fo_drop(fc, why, -1);
+}
+
+static const struct conn_ops fo_conn_ops = {
+	.on_connect = fo_on_connect,
+	.on_frame = fo_on_frame,
+	.on_close = fo_on_close,
+};
+
+/* ---- the run ---------------------------------------------------------------- */
+
+static uint64_t
+fo_due(const struct fo *f, uint64_t k)
+{
+	return f->t0 + (uint64_t)((double)k * 1e9 / f->b->rate);
+}
+
+static void
+fo_advance(struct fo *f, uint64_t now)
+{
+	unsigned i;
+	int any = 0;
+
+	if (f->phase != PH_RUN && f->phase != PH_DRAIN)
+		return;
+	while (f->k < f->total && fo_due(f, f->k) <= now) {
+		struct fo_conn *fc = &f->conns[f->k % f->n];
+
+		f->msgs[f->k].state = FM_PENDING;
+		fc->due_i = f->k / f->n + 1;
+		f->k++;
+		any = 1;
+	}
+	if (any)
+		for (i = 0; i < f->n; i++)
+			fo_pump(&f->conns[i], now);
+}
+
+static void
+fo_on_timerfd(int fd, void *ud)
+{
+	struct fo *f = ud;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		return;
+	fo_advance(f, now_ns());
+}
+
+static void
+fo_tick(struct fo *f, uint64_t now)
+{
+	unsigned i;
+
+	for (i = 0; i < f->n; i++) {
+		struct fo_conn *fc = &f->conns[i];
+
+		if (fc->st != FC_READY || fc->inflight == 0)
+			continue;
+		if (fc->stall_since == 0 && now - fc->quiet_since > f->stall_ns) {
+			fc->stall_since = now;
+			f->stalls++;
+			fo_event(f, "connection %u: nothing from replica %u for "
+			    "%.1f ms with %u SENDs in flight; probing the "
+			    "replicas", fc->idx, (unsigned)fc->replica_id,
+			    (double)(now - fc->quiet_since) / 1e6, fc->inflight);
+		}
+		if (now - fc->quiet_since > f->silent_ns) {
+			char why[200];
+
+			f->silent_drops++;
+			snprintf(why, sizeof why, "replica %u silent for %.0f ms "
+			    "(client_timeout_ms)", (unsigned)fc->replica_id,
+			    (double)(now - fc->quiet_since) / 1e6);
+			fo_drop(fc, why, -1);
+		}
+	}
+	fo_finder_tick(f, now);
+	fo_evaluate(f, now);
+}
+
+static int
+fo_all_answered(const struct fo *f)
+{
+	return f->k == f->total && f->acked + f->failed == f->total;
+}
+
+/* One pass of the loop, sleeping at most max_ms. */
+static int
+fo_pass(struct fo *f, int max_ms)
+{
+	uint64_t now = now_ns();
+	int ms = max_ms;
+
+	fo_advance(f, now);
+	fo_tick(f, now);
+	if (fo_wants_probes(f) && ms > 1)
+		ms = 1;
+	if ((f->phase == PH_RUN || f->phase == PH_DRAIN) && f->k < f->total &&
+	    f->b->tfd >= 0)
+		arm_timerfd(f->b, fo_due(f, f->k));
+	return loop_run_once(f->b->l, ms);
+}
+
+static int
+fo_init(struct fo *f, struct bench *b, unsigned n, unsigned window,
+	unsigned stall_ms)
+{
+	uint64_t tag = random_u64(), pw = random_u64();
+	double want = b->rate * b->duration;
+	unsigned i;
+
+	f->b = b;
+	f->n = f->status_mode ? 0 : n;
+	f->window = window;
+	f->stall_ns = (uint64_t)stall_ms * FO_MS;
+	f->silent_ns = (uint64_t)b->cfg.client_timeout_ms * FO_MS;
+	f->probe_wait_ns = (uint64_t)FO_PROBE_WAIT_MS * FO_MS;
+	f->mono_start = f->start = now_ns();
+	f->wall_start_ms = wall_ms();
+	for (i = 0; i < b->cfg.nreplicas; i++) {
+		f->probes[i].f = f;
+		f->probes[i].ri = i;
+	}
+	f->vc.f = f;
+	f->vc.verify = 1;
+	f->vc.cycle = f->vc.hint = -1;
+	f->vc.st = FC_IDLE;
+	do
+		f->vc.client_id = random_u64();
+	while (f->vc.client_id == 0);
+	if (f->status_mode)
+		return 0;
+	if (want < 1 || want > (double)FO_MAX_MSGS) {
+		fprintf(stderr, "chatbench: rate x duration = %.0f messages; "
+		    "1 to %llu are possible\n", want,
+		    (unsigned long long)FO_MAX_MSGS);
+		return -1;
+	}
+	f->total = (uint64_t)want;
+	f->msgs = calloc(f->total, sizeof *f->msgs);
+	f->acks = calloc(f->total, sizeof *f->acks);
+	f->conns = calloc(n, sizeof *f->conns);
+	if (!f->msgs || !f->acks || !f->conns) {
+		fprintf(stderr, "chatbench: out of memory\n");
+		return -1;
+	}
+	snprintf(f->sender, sizeof f->sender, "fo-%06" PRIx64 "-s",
+	    tag & 0xFFFFFF);
+	snprintf(f->recipient, sizeof f->recipient, "fo-%06" PRIx64 "-r",
+	    tag & 0xFFFFFF);
+	snprintf(f->password, sizeof f->password, "pw-%016" PRIx64, pw);
+	snprintf(f->send.to, sizeof f->send.to, "%s", f->recipient);
+	for (i = 0; i < n; i++) {
+		struct fo_conn *fc = &f->conns[i];
+
+		fc->f = f;
+		fc->idx = i;
+		fc->st = FC_IDLE;
+		fc->cycle = fc->hint = -1;
+		do
+			fc->client_id = random_u64();
+		while (fc->client_id == 0);
+	}
+	return 0;
+}
+
+static void
+fo_close_quietly(struct fo_conn *fc)
+{
+	if (fc->c) {
+		conn_set_data(fc->c, NULL);
+		conn_close(fc->c, "done", 0);
+		fc->c = NULL;
+	}
+	fc->st = FC_DONE;
+}
+
+static void
+fo_last_probes(const struct fo *f, char *out, size_t n)
+{
+	size_t len = 0;
+	unsigned i;
+
+	out[0] = '\0';
+	for (i = 0; i < f->b->cfg.nreplicas && len < n; i++)
+		len += (size_t)snprintf(out + len, n - len, "%sreplica %u %s",
+		    i ? "; " : "", (unsigned)f->b->cfg.replicas[i].id,
+		    f->probes[i].what[0] ? f->probes[i].what : "not probed");
+}
+
+static int
+fo_setup(struct fo *f)
+{
+	uint64_t start = now_ns();
+	uint64_t find_by = start + (uint64_t)PROBE_TIMEOUT_MS * FO_MS;
+	uint64_t deadline = find_by + 30000ull * FO_MS;
+	unsigned i, ready;
+	char last[700];
+
+	f->phase = PH_SETUP;
+	f->conns[0].st = FC_SEARCH;
+	f->conns[0].lost_at = 0;
+	for (;;) {
+		uint64_t now = now_ns();
+
+		for (ready = 0, i = 0; i < f->n; i++)
+			ready += f->conns[i].st == FC_READY;
+		if (ready == f->n || f->setup_failed)
+			break;
+		if (f->conns[0].st == FC_SEARCH && now >= find_by) {
+			fo_last_probes(f, last, sizeof last);
+			snprintf(f->fail_msg, sizeof f->fail_msg, "no primary "
+			    "found in %u s; %.500s", PROBE_TIMEOUT_MS / 1000,
+			    last);
+			f->setup_failed = 1;
+			break;
+		}
+		if (now >= deadline) {
+			snprintf(f->fail_msg, sizeof f->fail_msg, "set-up timed "
+			    "out: %u of %u connections logged in", ready, f->n);
+			f->setup_failed = 1;
+			break;
+		}
+		if (fo_pass(f, 20) < 0)
+			break;
+	}
+	if (f->setup_failed) {
+		fprintf(stderr, "chatbench: %s\n", f->fail_msg);
+		return -1;
+	}
+	note(f->b, "primary: replica %u (epoch %" PRIu64 "); %u connection%s "
+	    "of user %s sending to %s; set-up took %.1f s",
+	    (unsigned)f->first_primary, f->first_epoch, f->n,
+	    f->n == 1 ? "" : "s", f->sender, f->recipient,
+	    (double)(now_ns() - start) / 1e9);
+	return 0;
+}
+
+static void
+fo_run(struct fo *f)
+{
+	unsigned i;
+
+	f->t0 = now_ns();
+	f->t_end = f->t0 + (uint64_t)(f->b->duration * 1e9);
+	f->phase = PH_RUN;
+	fo_event(f, "running: %" PRIu64 " SENDs at %.0f/s for %.1f s over %u "
+	    "connection%s", f->total, f->b->rate, f->b->duration, f->n,
+	    f->n == 1 ? "" : "s");
+	for (;;) {
+		uint64_t now = now_ns();
+
+		if (f->phase == PH_RUN && now >= f->t_end) {
+			f->phase = PH_DRAIN;
+			f->drain_end = now + (uint64_t)FO_DRAIN_MS * FO_MS;
+		}
+		if (f->phase == PH_DRAIN && (fo_all_answered(f) ||
+		    now >= f->drain_end))
+			break;
+		if (fo_pass(f, 5) < 0)
+			break;
+	}
+	for (i = 0; i < f->n; i++)
+		fo_close_quietly(&f->conns[i]);
+	f->last_primary = f->conns[0].replica_id;
+	f->last_epoch = f->conns[0].epoch;
+	f->phase = PH_DONE;
+}
+
+/* Log in as the recipient on the primary and count every fo-<k>. */
+static int
+fo_verify(struct fo *f)
+{
+	uint64_t deadline = now_ns() + (uint64_t)FO_VERIFY_MS * FO_MS;
+	char last[700];
+	uint64_t k;
+
+	f->vc.st = FC_SEARCH;
+	f->vc.lost_at = now_ns();
+	while (f->vc.st != FC_DONE && now_ns() < deadline)
+		if (fo_pass(f, 20) < 0)
+			break;
+	if (f->vc.st != FC_DONE) {
+		fo_last_probes(f, last, sizeof last);
+		fprintf(stderr, "chatbench: verification failed: no complete "
+		    "FETCH within %u s (state %d); %s\n", FO_VERIFY_MS / 1000,
+		    (int)f->vc.st, last);
+		fo_close_quietly(&f->vc);
+		return -1;
+	}
+	fo_close_quietly(&f->vc);
+	f->verified = 1;
+	for (k = 0; k < f->total; k++) {
+		const struct fo_msg *m = &f->msgs[k];
+
+		if (m->state == FM_ACKED && m->count == 0)
+			f->lost++;
+		if (m->count > 1)
+			f->duplicated++;
+		if (m->state != FM_ACKED && m->count > 0)
+			f->unacked_stored++;
+	}
+	return 0;
+}
+
+struct fo_gap { uint64_t len, from, to; };
+
+/* The three longest intervals between consecutive acks. */
+static void
+fo_gaps(const struct fo *f, struct fo_gap top[3])
+{
+	uint64_t i;
+	int j;
+
+	memset(top, 0, 3 * sizeof *top);
+	for (i = 1; i < f->nacks; i++) {
+		struct fo_gap g = { f->acks[i] - f->acks[i - 1], f->acks[i - 1],
+		    f->acks[i] };
+
+		for (j = 0; j < 3; j++) {
+			if (g.len > top[j].len) {
+				struct fo_gap t = top[j];
+				top[j] = g;
+				g = t;
+			}
+		}
+	}
+}
+
+static double
+fo_ms_since(uint64_t from, uint64_t to)
+{
+	if (from == 0 || to == 0)
+		return -1;
+	return to >= from ? (double)(to - from) / 1e6 :
+	    -(double)(from - to) / 1e6;
+}
+
+static void
+fo_json_num(FILE *f, const char *name, double v)
+{
+	if (v < 0)
+		fprintf(f, "\"%s\": null", name);
+	else
+		fprintf(f, "\"%s\": %.3f", name, v);
+}
+
+static int
+fo_write_json(const struct fo *f, const struct fo_gap top[3], int failed)
+{
+	const struct bench *b = f->b;
+	FILE *out = fopen(b->json_path, "w");
+	char commit[64], date[32], w[24];
+	time_t t = time(NULL);
+	struct tm tm;
+	unsigned i;
+	int first;
+
+	if (out == NULL) {
+		fprintf(stderr, "chatbench: %s: %s\n", b->json_path,
+		    strerror(errno));
+		return -1;
+	}
+	git_commit(commit, sizeof commit);
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(out, "{\n  \"tool\": \"chatbench\",\n  \"mode\": \"failover\",\n");
+	if (commit[0])
+		fprintf(out, "  \"commit\": \"%s\",\n", commit);
+	fprintf(out, "  \"date\": \"%s\",\n", date);
+	fprintf(out, "  \"params\": {\"connections\": %u, \"rate\": %.1f, "
+	    "\"duration_s\": %.3f, \"window\": %u, \"stall_ms\": %.0f, "
+	    "\"retry_ms\": %u, \"client_timeout_ms\": %u, \"heartbeat_ms\": %u, "
+	    "\"election_timeout_ms\": %u},\n", f->n, b->rate, b->duration,
+	    f->window, (double)f->stall_ns / 1e6, FO_RETRY_MS,
+	    b->cfg.client_timeout_ms, b->cfg.heartbeat_ms,
+	    b->cfg.election_timeout_ms);
+	fprintf(out, "  \"primary_first\": {\"replica\": %u, \"epoch\": %" PRIu64
+	    "},\n  \"primary_last\": {\"replica\": %u, \"epoch\": %" PRIu64
+	    "},\n", (unsigned)f->first_primary, f->first_epoch,
+	    (unsigned)f->last_primary, f->last_epoch);
+	fprintf(out, "  \"sender\": \"%s\",\n  \"recipient\": \"%s\",\n"
+	    "  \"recipient_password\": \"%s\",\n", f->sender, f->recipient,
+	    f->password);
+	fprintf(out, "  \"t0_wall_ms\": %" PRIu64 ",\n", (uint64_t)
+	    (f->wall_start_ms + (f->t0 - f->mono_start) / FO_MS));
+	fprintf(out, "  \"messages\": %" PRIu64 ",\n  \"sent\": %" PRIu64
+	    ",\n  \"resent\": %" PRIu64 ",\n  \"acked\": %" PRIu64
+	    ",\n  \"failed\": %" PRIu64 ",\n  \"unacked\": %" PRIu64
+	    ",\n  \"reconnects\": %" PRIu64 ",\n  \"redirects\": %" PRIu64
+	    ",\n  \"no_primary\": %" PRIu64 ",\n  \"stalls\": %" PRIu64
+	    ",\n  \"silent_drops\": %" PRIu64 ",\n  \"stray\": %" PRIu64 ",\n",
+	    f->total, f->sent, f->resent, f->acked, f->failed,
+	    f->total - f->acked - f->failed, f->reconnects, f->redirects,
+	    f->no_primary, f->stalls, f->silent_drops, f->stray);
+	fprintf(out, "  \"gap_ms\": %.3f,\n  \"gap_start_ms\": %.3f,\n"
+	    "  \"gap_end_ms\": %.3f,\n", (double)top[0].len / 1e6,
+	    top[0].len ? fo_rel(f, top[0].from) : 0.0,
+	    top[0].len ? fo_rel(f, top[0].to) : 0.0);
+	fprintf(out, "  \"next_gaps_ms\": [%.3f, %.3f],\n",
+	    (double)top[1].len / 1e6, (double)top[2].len / 1e6);
+	fprintf(out, "  \"verified\": %s,\n  \"verify_replica\": %u,\n"
+	    "  \"fetched\": %" PRIu64 ",\n  \"foreign\": %" PRIu64 ",\n"
+	    "  \"lost\": %" PRIu64 ",\n  \"duplicated\": %" PRIu64 ",\n"
+	    "  \"id_mismatch\": %" PRIu64 ",\n  \"unacked_stored\": %" PRIu64
+	    ",\n", f->verified ? "true" : "false", (unsigned)f->verify_replica,
+	    f->fetched, f->foreign, f->lost, f->duplicated, f->mismatch,
+	    f->unacked_stored);
+	fprintf(out, "  \"errors\": %" PRIu64 ",\n  \"error_codes\": {",
+	    f->errors);
+	for (first = 1, i = 0; i < NERRCODES; i++) {
+		if (f->errcode[i] == 0)
+			continue;
+		fprintf(out, "%s\"%s\": %" PRIu64, first ? "" : ", ",
+		    wire_err_name((uint16_t)i), f->errcode[i]);
+		first = 0;
+	}
+	fprintf(out, "},\n  \"retried_codes\": {");
+	for (first = 1, i = 0; i < NERRCODES; i++) {
+		if (f->retried[i] == 0)
+			continue;
+		fprintf(out, "%s\"%s\": %" PRIu64, first ? "" : ", ",
+		    wire_err_name((uint16_t)i), f->retried[i]);
+		first = 0;
+	}
+	fprintf(out, "},\n  \"first_error\": ");
+	json_str(out, f->first_error);
+	fprintf(out, ",\n  \"failovers\": [");
+	for (i = 0; i < f->ncycles; i++) {
+		const struct fo_cycle *c = &f->cycles[i];
+
+		fprintf(out, "%s\n    {\"connection\": %u, \"from_replica\": %u, "
+		    "\"to_replica\": %u, \"to_epoch\": %" PRIu64 ", ",
+		    i ? "," : "", c->conn, (unsigned)c->from_replica,
+		    (unsigned)c->to_replica, c->to_epoch);
+		fo_json_num(out, "last_ack_ms", c->last_ack ?
+		    fo_rel(f, c->last_ack) : -1);
+		fputs(", ", out);
+		fo_json_num(out, "stalled_after_ms", fo_ms_since(c->last_ack,
+		    c->stalled));
+		fputs(", ", out);
+		fo_json_num(out, "lost_after_ms", fo_ms_since(c->last_ack,
+		    c->lost));
+		fputs(", ", out);
+		fo_json_num(out, "found_after_ms", fo_ms_since(c->last_ack,
+		    c->found));
+		fputs(", ", out);
+		fo_json_num(out, "session_after_ms", fo_ms_since(c->last_ack,
+		    c->session));
+		fputs(", ", out);
+		fo_json_num(out, "first_ack_after_ms", fo_ms_since(c->last_ack,
+		    c->first_ack));
+		fprintf(out, ", \"resent\": %u, \"attempts\": %u, \"why\": ",
+		    c->resent, c->attempts);
+		json_str(out, c->why);
+		fputc('}', out);
+	}
+	fprintf(out, "%s],\n  \"events\": [", f->ncycles ? "\n  " : "");
+	for (i = 0; i < f->nevents; i++) {
+		fo_wall(f, f->events[i].t, w, sizeof w);
+		fprintf(out, "%s\n    {\"t_ms\": %.3f, \"wall\": \"%s\", "
+		    "\"what\": ", i ? "," : "", fo_rel(f, f->events[i].t), w);
+		json_str(out, f->events[i].text);
+		fputc('}', out);
+	}
+	fprintf(out, "%s],\n  \"events_dropped\": %" PRIu64 ",\n  \"ok\": %s\n}\n",
+	    f->nevents ? "\n  " : "", f->events_dropped,
+	    failed ? "false" : "true");
+	if (fclose(out) != 0) {
+		fprintf(stderr, "chatbench: %s: write failed\n", b->json_path);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+fo_report(struct fo *f, int verify_ok)
+{
+	struct fo_gap top[3];
+	uint64_t unacked = f->total - f->acked - f->failed;
+	char rate[32], lost[24] = "?", dup[24] = "?";
+	unsigned i;
+	int failed = 0;
+
+	fo_gaps(f, top);
+	snprintf(rate, sizeof rate, "%.0f/s", f->b->rate);
+	printf("%-9s%-7s%-8s%-10s%-8s%-8s%-8s%-11s%-10s%-6s%-12s%-9s%s\n",
+	    "mode", "conns", "rate", "duration", "sent", "acked", "resent",
+	    "reconnects", "gap_ms", "lost", "duplicated", "unacked", "errors");
+	if (f->verified) {
+		snprintf(lost, sizeof lost, "%" PRIu64, f->lost);
+		snprintf(dup, sizeof dup, "%" PRIu64, f->duplicated);
+	}
+	printf("%-9s%-7u%-8s%-10.1f%-8" PRIu64 "%-8" PRIu64 "%-8" PRIu64
+	    "%-11" PRIu64 "%-10.1f%-6s%-12s%-9" PRIu64 "%" PRIu64 "\n",
+	    "failover", f->n, rate, f->b->duration, f->sent, f->acked,
+	    f->resent, f->reconnects, (double)top[0].len / 1e6, lost, dup,
+	    unacked, f->errors);
+	fflush(stdout);
+	for (i = 0; i < f->ncycles; i++) {
+		const struct fo_cycle *c = &f->cycles[i];
+		char steps[400];
+		size_t len = 0;
+
+		steps[0] = '\0';
+		if (c->stalled)
+			len += (size_t)snprintf(steps + len, sizeof steps - len,
+			    "silence noticed %+.1f, ",
+			    fo_ms_since(c->last_ack, c->stalled));
+		if (len < sizeof steps)
+			len += (size_t)snprintf(steps + len, sizeof steps - len,
+			    "given up %+.1f", fo_ms_since(c->last_ack, c->lost));
+		if (c->found && len < sizeof steps)
+			len += (size_t)snprintf(steps + len, sizeof steps - len,
+			    ", primary found %+.1f",
+			    fo_ms_since(c->last_ack, c->found));
+		if (c->session && len < sizeof steps)
+			len += (size_t)snprintf(steps + len, sizeof steps - len,
+			    ", session %+.1f",
+			    fo_ms_since(c->last_ack, c->session));
+		if (c->first_ack && len < sizeof steps)
+			snprintf(steps + len, sizeof steps - len,
+			    ", first ack %+.1f",
+			    fo_ms_since(c->last_ack, c->first_ack));
+		fprintf(stderr, "chatbench: failover %u (connection %u): replica "
+		    "%u -> %u (epoch %" PRIu64 "); ms after the last ack (at "
+		    "%+.1f ms): %s; %u SENDs sent again, %u connection "
+		    "attempt%s; cause: %s\n", i + 1, c->conn,
+		    (unsigned)c->from_replica, (unsigned)c->to_replica,
+		    c->to_epoch, c->last_ack ? fo_rel(f, c->last_ack) : 0.0,
+		    steps, c->resent, c->attempts, c->attempts == 1 ? "" : "s",
+		    c->why);
+	}
+	if (top[0].len)
+		fprintf(stderr, "chatbench: longest gap %.1f ms (%+.1f to %+.1f "
+		    "ms); next longest %.1f, %.1f ms\n", (double)top[0].len / 1e6,
+		    fo_rel(f, top[0].from), fo_rel(f, top[0].to),
+		    (double)top[1].len / 1e6, (double)top[2].len / 1e6);
+	if (f->verified)
+		fprintf(stderr, "chatbench: verified on replica %u: %" PRIu64
+		    " messages fetched (%" PRIu64 " not of this run); lost %"
+		    PRIu64 ", duplicated %" PRIu64 ", id mismatch %" PRIu64
+		    ", unacknowledged but stored %" PRIu64 "\n",
+		    (unsigned)f->verify_replica, f->fetched, f->foreign, f->lost,
+		    f->duplicated, f->mismatch, f->unacked_stored);
+	if (!verify_ok)
+		failed = 1;
+	if (f->lost || f->duplicated || f->mismatch) {
+		fprintf(stderr, "chatbench: FAILED: %" PRIu64 " acknowledged "
+		    "messages lost, %" PRIu64 " duplicated, %" PRIu64 " stored "
+		    "under another id than acknowledged\n", f->lost,
+		    f->duplicated, f->mismatch);
+		failed = 1;
+	}
+	if (unacked) {
+		fprintf(stderr, "chatbench: %" PRIu64 " SENDs never answered "
+		    "(within the run and a %u s drain)\n", unacked,
+		    FO_DRAIN_MS / 1000);
+		failed = 1;
+	}
+	if (f->errors) {
+		fprintf(stderr, "chatbench: %" PRIu64 " SENDs failed; first: %s\n",
+		    f->errors, f->first_error);
+		failed = 1;
+	}
+	if (f->b->json_path && fo_write_json(f, top, failed) < 0)
+		failed = 1;
+	return failed;
+}
+
+/* status: one STATUS per replica. */
+static int
+fo_status(struct fo *f)
+{
+	uint64_t start = now_ns(), deadline;
+	unsigned i, done;
+
+	f->probe_wait_ns = (uint64_t)FO_STATUS_WAIT_MS * FO_MS;
+	deadline = start + f->probe_wait_ns + 500 * FO_MS;
+	for (i = 0; i < f->b->cfg.nreplicas; i++)
+		fo_probe_start(f, i, now_ns());
+	for (;;) {
+		for (done = 0, i = 0; i < f->b->cfg.nreplicas; i++)
+			done += f->probes[i].at > start;
+		if (done == f->b->cfg.nreplicas || now_ns() >= deadline)
+			break;
+		fo_finder_tick(f, now_ns());
+		if (loop_run_once(f->b->l, 10) < 0)
+			break;
+	}
+	for (i = 0; i < f->b->cfg.nreplicas; i++) {
+		const struct fo_probe *p = &f->probes[i];
+
+		if (p->at > start && p->answered)
+			printf("%s\n", p->line);
+		else
+			printf("replica=%u down: %s\n",
+			    (unsigned)f->b->cfg.replicas[i].id,
+			    p->at > start ? p->what : "no answer");
+	}
+	return 0;
+}
+
+static int
+fo_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * recount USER PASSWORD: log in as USER on the primary and count the
+ * bodies fo-<k> of the messages to USER, as a failover run left them (its
+ * JSON names the recipient and its password). Every replica that says it
+ * is primary is asked (after a split brain there may be two); one line
+ * each:
+ *   replica=ID epoch=E fetched=N fo=F distinct=D duplicated=U max_k=K
+ * (duplicated: how many k were found more than once). Exit 1 if no
+ * replica said it is primary, or a count failed.
+ */
+static int
+fo_recount_one(struct fo *f, unsigned ri)
+{
+	uint64_t deadline = now_ns() + (uint64_t)FO_VERIFY_MS * FO_MS;
+	uint64_t distinct = 0, dup = 0, maxk = 0;
+	size_t i;
+
+	f->nfound = 0;
+	f->fetched = f->foreign = 0;
+	f->vc.after_id = 0;
+	f->vc.hint = (int)ri;
+	f->vc.st = FC_SEARCH;
+	f->vc.lost_at = now_ns();
+	f->verify_replica = 0;
+	while (f->vc.st != FC_DONE && now_ns() < deadline)
+		if (fo_pass(f, 20) < 0)
+			break;
+	if (f->vc.st != FC_DONE || f->verify_replica != fo_rid_replica(f, ri)) {
+		printf("replica=%u recount failed (%s)\n",
+		    (unsigned)fo_rid_replica(f, ri), f->vc.st == FC_DONE ?
+		    "answered by another replica" : "no complete FETCH in time");
+		fo_close_quietly(&f->vc);
+		return 1;
+	}
+	fo_close_quietly(&f->vc);
+	if (f->nfound)
+		qsort(f->found, f->nfound, sizeof *f->found, fo_cmp_u64);
+	for (i = 0; i < f->nfound; i++) {
+		if (i == 0 || f->found[i] != f->found[i - 1])
+			distinct++;
+		else if (i < 2 || f->found[i - 1] != f->found[i - 2])
+			dup++;	/* each duplicated k once */
+		if (f->found[i] > maxk)
+			maxk = f->found[i];
+	}
+	printf("replica=%u epoch=%" PRIu64 " fetched=%" PRIu64 " fo=%zu "
+	    "distinct=%" PRIu64 " duplicated=%" PRIu64 " max_k=%" PRIu64 "\n",
+	    (unsigned)f->verify_replica, f->probes[ri].epoch, f->fetched,
+	    f->nfound, distinct, dup, maxk);
+	return 0;
+}
+
+static int
+fo_recount(struct fo *f, const char *user, const char *password)
+{
+	uint64_t start = now_ns(), deadline;
+	unsigned i, done, primaries = 0;
+	int rc = 0;
+
+	snprintf(f->recipient, sizeof f->recipient, "%s", user);
+	snprintf(f->password, sizeof f->password, "%s", password);
+	/* Who says it is primary: one STATUS each, retried for a while. */
+	f->probe_wait_ns = (uint64_t)FO_STATUS_WAIT_MS * FO_MS;
+	deadline = start + (uint64_t)PROBE_TIMEOUT_MS * FO_MS;
+	for (;;) {
+		uint64_t now = now_ns();
+
+		for (done = 0, primaries = 0, i = 0; i < f->b->cfg.nreplicas;
+		    i++) {
+			done += f->probes[i].at > start;
+			primaries += f->probes[i].at > start &&
+			    f->probes[i].answered && f->probes[i].role == 1;
+		}
+		if ((done == f->b->cfg.nreplicas && primaries > 0) ||
+		    now >= deadline)
+			break;
+		for (i = 0; i < f->b->cfg.nreplicas; i++)
+			if (f->probes[i].c == NULL && now >= f->probes[i].next_at)
+				fo_probe_start(f, i, now);
+		fo_finder_tick(f, now);
+		if (loop_run_once(f->b->l, 10) < 0)
+			break;
+	}
+	if (primaries == 0) {
+		char last[700];
+
+		fo_last_probes(f, last, sizeof last);
+		fprintf(stderr, "chatbench: recount: no replica says it is "
+		    "primary; %s\n", last);
+		return 1;
+	}
+	for (i = 0; i < f->b->cfg.nreplicas; i++)
+		if (f->probes[i].at > start && f->probes[i].answered &&
+		    f->probes[i].role == 1 && fo_recount_one(f, i) != 0)
+			rc = 1;
+	return rc;
+}
+
+static int
+fo_main(struct bench *b, unsigned n, unsigned window, unsigned stall_ms)
+{
+	struct fo *f = &the_fo;
+	int rc = 1, verify_ok;
+	unsigned i;
+
+	f->status_mode = b->mode == MODE_STATUS || b->mode == MODE_RECOUNT;
+	f->recount_mode = b->mode == MODE_RECOUNT;
+	if (!f->status_mode) {
+		if (b->rate <= 0)
+			b->rate = 500;
+		if (n >= b->cfg.max_clients) {
+			fprintf(stderr, "chatbench: %u connections: the replicas' "
+			    "max_clients is %u\n", n, b->cfg.max_clients);
+			return 2;
+		}
+		if (window > b->cfg.max_inflight) {
+			fprintf(stderr, "chatbench: window %u is over the "
+			    "replicas' max_inflight %u\n", window,
+			    b->cfg.max_inflight);
+			return 2;
+		}
+		if (window == 0)
+			window = b->cfg.max_inflight;
+	}
+	log_init("bench", LOG_ERROR);
+	b->l = loop_new();
+	if (fo_init(f, b, n, window, stall_ms) < 0)
+		goto out;
+	if (f->recount_mode) {
+		rc = fo_recount(f, b->recount_user, b->recount_password);
+		goto out;
+	}
+	if (f->status_mode) {
+		rc = fo_status(f);
+		goto out;
+	}
+	b->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (b->tfd < 0 || loop_watch(b->l, b->tfd, fo_on_timerfd, f) == NULL) {
+		fprintf(stderr, "chatbench: timerfd: %s\n", strerror(errno));
+		goto out;
+	}
+	if (fo_setup(f) < 0)
+		goto out;
+	fo_run(f);
+	verify_ok = fo_verify(f) == 0;
+	rc = fo_report(f, verify_ok);
+out:
+	for (i = 0; i < b->cfg.nreplicas; i++)
+		if (f->probes[i].c)
+			conn_set_data(f->probes[i].c, NULL);
+	for (i = 0; f->conns && i < f->n; i++)
+		if (f->conns[i].c)
+			conn_set_data(f->conns[i].c, NULL);
+	if (f->vc.c)
+		conn_set_data(f->vc.c, NULL);
+	loop_free(b->l);
+	if (b->tfd >= 0)
+		close(b->tfd);
+	free(f->msgs);
+	free(f->acks);
+	free(f->conns);
+	free(f->found);
+	return rc;
+}
+
+
 /* ---- main --------------------------------------------------------------- */
 
 /* Close everything quietly (no "lost" reports) and free it. */
@@ -1364,7 +3268,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: chatbench -c replicas.conf [options] closed|open|delivery\n"
+"usage: chatbench -c replicas.conf [options] closed|open|delivery|failover\n"
+"       chatbench -c replicas.conf status\n"
+"       chatbench -c replicas.conf recount USER PASSWORD\n"
 "\n"
 "  closed    each connection keeps W SENDs in flight; ack latency from\n"
 "            send to SENT\n"
@@ -1372,6 +3278,14 @@ usage(FILE *f)
 "            send's intended time (t0 + k/R) to its SENT\n"
 "  delivery  N sender/receiver pairs (-n N); push latency from the send\n"
 "            timestamp in the body to PUSH_MSG at the receiver\n"
+"  failover  -n connections (default 1) send at rate R (default 500/s);\n"
+"            they survive failovers (find the primary, RESUME, re-send the\n"
+"            unanswered SENDs with their (client_id, seq)); reports the\n"
+"            longest interval between acks, then FETCHes every message on\n"
+"            the primary: lost (acked, missing) and duplicated must be 0\n"
+"  status    one STATUS line per replica (replica=ID role=... or down)\n"
+"  recount   log in as USER on the primary and count its fo-<k> messages\n"
+"            (the recipient of a failover run; its JSON has the password)\n"
 "\n"
 "  -c FILE              replicas.conf (required)\n"
 "  -n, --connections C  connections (delivery: pairs), default 16\n"
@@ -1379,17 +3293,21 @@ usage(FILE *f)
 "                       delivery mode\n"
 "  -d, --duration S     measured seconds, default 5\n"
 "      --warmup S       seconds before measuring, default 1\n"
-"  -r, --rate R         sends per second (open; optional for delivery)\n"
+"  -r, --rate R         sends per second (open; optional for delivery;\n"
+"                       failover: default 500)\n"
 "  -w, --window W       requests in flight per connection, default 1\n"
 "                       (open: at most this many, default max_inflight)\n"
 "  -s, --size BYTES     message body size, 1-4096, default 64 (delivery:\n"
 "                       at least 23, for the timestamp)\n"
+"      --stall-ms MS    failover: silence with requests in flight that\n"
+"                       starts probing for a new primary, default 100\n"
 "      --json FILE      also write the results as JSON\n"
 "  -q                   no progress messages\n"
 "  -h, --help           this help\n"
 "\n"
 "Exit status: 0 ok, 1 a request failed, a connection was lost or a push\n"
-"is missing, 2 bad usage.\n");
+"is missing (failover: a message lost, duplicated or never answered),\n"
+"2 bad usage.\n");
 }
 
 static int
@@ -1441,12 +3359,14 @@ main(int argc, char **argv)
 		{ "window",      required_argument, NULL, 'w' },
 		{ "size",        required_argument, NULL, 's' },
 		{ "json",        required_argument, NULL, 'J' },
+		{ "stall-ms",    required_argument, NULL, 'S' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct bench bench;	/* large: keep it off the stack */
 	struct bench *b = &bench;
-	unsigned n = 16, users = 0, window = 0;
+	unsigned n = 16, users = 0, window = 0, stall_ms = 100;
+	int n_given = 0;
 	char err[512];
 	int ch, rc;
 
@@ -1462,6 +3382,7 @@ main(int argc, char **argv)
 			if (parse_uint(optarg, 1, MAX_CONNS, &n) < 0)
 				return bad_usage("bad connection count: ",
 				    optarg);
+			n_given = 1;
 			break;
 		case 'u':
 			if (parse_uint(optarg, 1, MAX_CONNS, &users) < 0)
@@ -1488,19 +3409,38 @@ main(int argc, char **argv)
 				return bad_usage("bad size (1-4096): ", optarg);
 			break;
 		case 'J': b->json_path = optarg; break;
+		case 'S':
+			if (parse_uint(optarg, 1, 600000, &stall_ms) < 0)
+				return bad_usage("bad --stall-ms: ", optarg);
+			break;
 		case 'q': b->quiet = 1; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
+	if (optind + 3 == argc && strcmp(argv[optind], "recount") == 0) {
+		b->recount_user = argv[optind + 1];
+		b->recount_password = argv[optind + 2];
+		if (strlen(b->recount_user) > CHAT_MAX_USERNAME ||
+		    strlen(b->recount_password) >= 40)
+			return bad_usage("recount: user or password too long", "");
+		argc = optind + 1;
+	}
 	if (optind != argc - 1)
-		return bad_usage("need one mode: closed, open or delivery", "");
+		return bad_usage("need one mode: closed, open, delivery, "
+		    "failover, status or recount", "");
 	if (strcmp(argv[optind], "closed") == 0)
 		b->mode = MODE_CLOSED;
 	else if (strcmp(argv[optind], "open") == 0)
 		b->mode = MODE_OPEN;
 	else if (strcmp(argv[optind], "delivery") == 0)
 		b->mode = MODE_DELIVERY;
+	else if (strcmp(argv[optind], "failover") == 0)
+		b->mode = MODE_FAILOVER;
+	else if (strcmp(argv[optind], "status") == 0)
+		b->mode = MODE_STATUS;
+	else if (strcmp(argv[optind], "recount") == 0 && b->recount_user)
+		b->mode = MODE_RECOUNT;
 	else
 		return bad_usage("unknown mode: ", argv[optind]);
 	if (b->conf_path == NULL)
@@ -1532,6 +3472,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "chatbench: %s: no replicas\n", b->conf_path);
 		return 1;
 	}
+	if (b->mode == MODE_FAILOVER || b->mode == MODE_STATUS ||
+	    b->mode == MODE_RECOUNT)
+		return fo_main(b, n_given ? n : 1, window, stall_ms);
 	if (b->nconns >= b->cfg.max_clients) {
 		fprintf(stderr, "chatbench: %u connections: the replicas' "
 		    "max_clients is %u\n", b->nconns, b->cfg.max_clients);
