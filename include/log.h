@@ -9,6 +9,8 @@
 #ifndef CHATD_LOG_H
 #define CHATD_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 /* tag: e.g. "r1" (replica id) or "chat"; level: the most verbose shown. */
@@ -17,6 +19,12 @@ void log_set_level(enum log_level level);
 int  log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* Format a message into a caller's error buffer (err may be NULL or
+ * errlen 0: then nothing is written). The one convention for "what went
+ * wrong" strings returned by set-up functions. */
+void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)

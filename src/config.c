@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "log.h"
 
 #define CONFIG_MAX_LINE	4096		/* bytes, without the line ending */
 #define CONFIG_MAX_FILE	(1024 * 1024)	/* config_load refuses larger files */
@@ -105,23 +106,8 @@ struct parser {
 	bool		seen[NSETTINGS];
 };
 
-static void seterr(char *, size_t, const char *, ...)
-    __attribute__((format(printf, 3, 4)));
 static void perr(struct parser *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
-
-/* Format a whole message into err (which may be NULL or empty). */
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Format "NAME:LINE: " plus the message into p->err. */
 static void

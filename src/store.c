@@ -209,22 +209,6 @@ store_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap, size_t min)
 
 /* ---- open / close ------------------------------------------------------ */
 
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* mkdir -p dir with mode 0700 for the parts it creates. */
 static int
 make_dirs(const char *dir, char *err, size_t errlen)
