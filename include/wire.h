@@ -67,6 +67,10 @@
 #define WIRE_MAX_CHUNK      (256u * 1024u)	/* snapshot chunk */
 #define WIRE_MAX_REPLICAS   16
 
+/* Header flags. */
+#define WIRE_FLAG_MAC 0x01	/* internal port: the payload ends with a
+				   16-byte MAC (PROTOCOL.md §8.1) */
+
 struct wire_header {
 	uint16_t magic;
 	uint8_t  version;

@@ -86,6 +86,12 @@ on_results(int fd, void *ud)
 }
 
 int
+auth_init(void)
+{
+	return sodium_init() < 0 ? -1 : 0;
+}
+
+int
 auth_start(struct loop *l, char *err, size_t errlen)
 {
 	if (sodium_init() < 0) {
@@ -336,4 +342,37 @@ auth_digest_final(struct auth_digest *d, uint8_t out[32])
 {
 	crypto_generichash_final((crypto_generichash_state *)(void *)d->state,
 	    out, 32);
+}
+
+void
+auth_session_key(const uint8_t key[AUTH_KEY_BYTES],
+		 const uint8_t dialer_nonce[32],
+		 const uint8_t acceptor_nonce[32], uint8_t out[32])
+{
+	static const char label[] = "chatd-frames-v1";
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, key, AUTH_KEY_BYTES, 32);
+	crypto_generichash_update(&st, (const uint8_t *)label, sizeof label - 1);
+	crypto_generichash_update(&st, dialer_nonce, 32);
+	crypto_generichash_update(&st, acceptor_nonce, 32);
+	crypto_generichash_final(&st, out, 32);
+}
+
+void
+auth_frame_mac(const uint8_t session_key[32], uint32_t sender, uint64_t seq,
+	       const uint8_t *frame, size_t len, uint8_t mac[AUTH_MAC_BYTES])
+{
+	crypto_generichash_state st;
+	uint8_t prefix[12];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		prefix[i] = (uint8_t)(sender >> (24 - 8 * i));
+	for (i = 0; i < 8; i++)
+		prefix[4 + i] = (uint8_t)(seq >> (56 - 8 * i));
+	crypto_generichash_init(&st, session_key, 32, AUTH_MAC_BYTES);
+	crypto_generichash_update(&st, prefix, sizeof prefix);
+	crypto_generichash_update(&st, frame, len);
+	crypto_generichash_final(&st, mac, AUTH_MAC_BYTES);
 }

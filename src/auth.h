@@ -32,6 +32,8 @@ struct auth_job {
 	struct auth_job *next;			/* queue link, and caller lists */
 };
 
+/* sodium_init alone (for commands that need no thread, e.g. --gen-key). */
+int  auth_init(void);
 /* sodium_init and the helper thread; the result pipe is watched by l.
  * Returns 0 or -1 (err filled). */
 int  auth_start(struct loop *l, char *err, size_t errlen);
@@ -78,6 +80,22 @@ int  auth_key_generate(const char *path, char *err, size_t errlen);
 void auth_proof(const uint8_t key[AUTH_KEY_BYTES], uint32_t prover_id,
 		const uint8_t own_nonce[32], const uint8_t peer_nonce[32],
 		uint8_t out[32]);
+
+/* ---- per-frame authentication (internal port) -------------------------------- */
+
+#define AUTH_MAC_BYTES 16
+/* The key of one connection: keyed BLAKE2b-256 (cluster key) over
+ * "chatd-frames-v1" || dialer's nonce || acceptor's nonce. */
+void auth_session_key(const uint8_t key[AUTH_KEY_BYTES],
+		      const uint8_t dialer_nonce[32],
+		      const uint8_t acceptor_nonce[32], uint8_t out[32]);
+/* A frame's MAC: keyed BLAKE2b-128 (session key) over the sender's id
+ * (u32 BE), the frame's sequence number in its direction (u64 BE), and
+ * the frame as sent (header with the MAC flag and a length that counts
+ * the MAC, then the payload without it). */
+void auth_frame_mac(const uint8_t session_key[32], uint32_t sender,
+		    uint64_t seq, const uint8_t *frame, size_t len,
+		    uint8_t mac[AUTH_MAC_BYTES]);
 
 /* ---- digests (snapshots) ---------------------------------------------------- */
 

@@ -23,6 +23,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: chatd -c FILE -i ID [-d DATADIR] [-v | -q]\n"
+	    "       chatd --gen-key FILE\n"
 	    "       chatd --version | -h\n"
 	    "\n"
 	    "  -c, --config FILE   replica list and settings (replicas.conf)\n"
@@ -31,6 +32,8 @@ usage(FILE *f)
 	    "                      DATA_DIR being the data_dir setting)\n"
 	    "  -v, --verbose       log requests too (debug level)\n"
 	    "  -q, --quiet         log warnings and errors only\n"
+	    "      --gen-key FILE  write a new cluster key (32 random bytes, mode\n"
+	    "                      0600) to FILE and exit; copy it to every host\n"
 	    "  -h, --help          this text\n"
 	    "      --version       print the version\n");
 }
@@ -58,6 +61,7 @@ main(int argc, char **argv)
 		{ "quiet",   no_argument,       NULL, 'q' },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ "version", no_argument,       NULL, 'V' },
+		{ "gen-key", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf_path = NULL, *data_dir = NULL;
@@ -103,6 +107,15 @@ main(int argc, char **argv)
 			return 0;
 		case 'V':
 			printf("chatd %s\n", CHATD_VERSION);
+			return 0;
+		case 'K':
+			if (auth_init() < 0 ||
+			    auth_key_generate(optarg, err, sizeof err) < 0) {
+				fprintf(stderr, "chatd: %s\n", err);
+				return 1;
+			}
+			printf("wrote a new cluster key to %s (mode 0600); copy "
+			    "it to every replica's host\n", optarg);
 			return 0;
 		default:
 			usage(stderr);

@@ -50,6 +50,9 @@ struct peer {
 	uint8_t         my_nonce[32];
 	uint8_t         their_nonce[32];
 	int             hello_seen, auth_sent, auth_ok;
+	/* Per-frame authentication once the link is up (PROTOCOL.md §8.1). */
+	uint8_t         session_key[32];
+	uint64_t        send_seq, recv_seq;
 	uint64_t        last_heard;	/* mono ms of the last frame */
 	uint64_t        next_dial;	/* mono ms; backoff */
 	unsigned        backoff_ms;
@@ -123,6 +126,15 @@ void repl_shutdown(struct repl *r);
 /* Accepted internal connection (the listener's ops use this). */
 extern const struct conn_ops repl_accept_ops;
 struct peer *repl_peer(struct repl *r, uint32_t id);
+/*
+ * Frames to a peer whose link is up are sealed: a MAC over the frame, its
+ * direction and its sequence number is appended (WIRE_FLAG_MAC). Callers
+ * that encode straight into the link's output buffer take a mark first
+ * and seal after: mark = repl_frame_mark(p); ...encode...;
+ * repl_seal(p, mark).
+ */
+size_t repl_frame_mark(struct peer *p);
+void   repl_seal(struct peer *p, size_t mark);
 /* Send a frame (a struct of op) to a peer whose link is up. */
 void repl_send(struct peer *p, uint16_t op, uint32_t request_id,
 	       const void *msg);

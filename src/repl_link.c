@@ -101,23 +101,53 @@ repl_persist(struct repl *r, const char *key, uint64_t v)
 
 /* ---- sending ------------------------------------------------------------- */
 
+size_t
+repl_frame_mark(struct peer *p)
+{
+	return buf_pending(conn_outbuf(p->conn));
+}
+
+void
+repl_seal(struct peer *p, size_t mark)
+{
+	struct repl *r = the_repl;
+	struct buf *out = conn_outbuf(p->conn);
+	uint8_t *frame = buf_head(out) + mark, mac[AUTH_MAC_BYTES];
+	size_t len = buf_pending(out) - mark;
+
+	if (p->state == LINK_UP) {
+		frame[3] |= WIRE_FLAG_MAC;
+		put_be32(frame + 10, get_be32(frame + 10) + AUTH_MAC_BYTES);
+		auth_frame_mac(p->session_key, r->srv->self->id, ++p->send_seq,
+		    frame, len, mac);
+		buf_append(out, mac, sizeof mac);	/* frame may move: done */
+	}
+	conn_sent(p->conn);
+}
+
 void
 repl_send(struct peer *p, uint16_t op, uint32_t request_id, const void *msg)
 {
+	size_t mark;
+
 	if (p->conn == NULL || conn_is_closing(p->conn))
 		return;
+	mark = repl_frame_mark(p);
 	wire_encode(conn_outbuf(p->conn), op, request_id, msg);
-	conn_sent(p->conn);
+	repl_seal(p, mark);
 }
 
 void
 repl_send_encoded(struct peer *p, uint16_t op, const struct buf *payload)
 {
+	size_t mark;
+
 	if (p->conn == NULL || conn_is_closing(p->conn))
 		return;
+	mark = repl_frame_mark(p);
 	wire_frame_append(conn_outbuf(p->conn), op, 0, buf_head(payload),
 	    buf_pending(payload));
-	conn_sent(p->conn);
+	repl_seal(p, mark);
 }
 
 void
@@ -167,6 +197,7 @@ send_heartbeat(struct repl *r, struct peer *p)
 	struct wire_HEARTBEAT hb;
 	struct wire_enc e;
 	struct logpos last;
+	size_t mark;
 
 	memset(&hb, 0, sizeof hb);
 	repl_self_last(r, &last);
@@ -185,10 +216,11 @@ send_heartbeat(struct repl *r, struct peer *p)
 	hb.sent_at = wall_ms();
 	if (p->conn == NULL || conn_is_closing(p->conn))
 		return;
+	mark = repl_frame_mark(p);
 	wire_encode_begin(&e, conn_outbuf(p->conn), WIRE_OP_HEARTBEAT, 0, &hb);
 	repl_encode_isr(&e, &r->isr);
 	wire_encode_end(&e);
-	conn_sent(p->conn);
+	repl_seal(p, mark);
 }
 
 /* ---- link life cycle ------------------------------------------------------- */
@@ -198,6 +230,15 @@ link_up(struct repl *r, struct peer *p)
 {
 	p->state = LINK_UP;
 	p->heard_state = 0;
+	/* From here on every frame both ways is sealed with this
+	 * connection's key; sequence numbers start again. */
+	if (p->dialer)
+		auth_session_key(r->key, p->my_nonce, p->their_nonce,
+		    p->session_key);
+	else
+		auth_session_key(r->key, p->their_nonce, p->my_nonce,
+		    p->session_key);
+	p->send_seq = p->recv_seq = 0;
 	p->last_heard = mono_ms();
 	p->backoff_ms = DIAL_BACKOFF_MIN_MS;
 	p->refused = 0;
@@ -218,6 +259,7 @@ link_lost(struct repl *r, struct peer *p, const char *reason)
 	p->conn = NULL;
 	p->state = LINK_DOWN;
 	p->hello_seen = p->auth_sent = p->auth_ok = 0;
+	auth_wipe(p->session_key, sizeof p->session_key);
 	p->shipping = 0;
 	repl_snap_cancel(p);
 	if (was_up) {
@@ -234,21 +276,14 @@ link_lost(struct repl *r, struct peer *p, const char *reason)
 		probe(r, p);
 }
 
+static void send_hello_nonce(struct conn *c, const uint8_t nonce[32]);
+
 static void
 send_hello(struct repl *r, struct peer *p)
 {
-	struct wire_HELLO h;
-
-	memset(&h, 0, sizeof h);
-	h.version_min = WIRE_VERSION_MIN;
-	h.version_max = WIRE_VERSION_MAX;
-	h.kind = 2;
-	h.replica_id = r->srv->self->id;
-	snprintf(h.software, sizeof h.software, "chatd %s", CHATD_VERSION);
+	(void)r;
 	auth_random(p->my_nonce, sizeof p->my_nonce);
-	h.nonce.ptr = p->my_nonce;
-	h.nonce.len = sizeof p->my_nonce;
-	repl_send(p, WIRE_OP_HELLO, 0, &h);
+	send_hello_nonce(p->conn, p->my_nonce);
 }
 
 static void
@@ -321,6 +356,34 @@ handshake(struct repl *r, struct peer *p, const struct wire_header *h,
 	    "frame before authentication");
 }
 
+/* Check a sealed frame: the MAC flag, and the MAC over our peer's id, the
+ * next sequence number in its direction and the frame as it came. */
+static int
+frame_authentic(struct repl *r, struct peer *p, const struct wire_header *h,
+		const uint8_t *payload)
+{
+	static struct buf frame;
+	uint8_t want[AUTH_MAC_BYTES];
+	size_t body;
+
+	(void)r;
+	if (!(h->flags & WIRE_FLAG_MAC) || h->length < AUTH_MAC_BYTES)
+		return 0;
+	body = h->length - AUTH_MAC_BYTES;
+	/* The header as sent, from its parsed fields (the same bytes). */
+	buf_reset(&frame);
+	wire_frame_append(&frame, h->opcode, h->request_id, payload, body);
+	buf_head(&frame)[2] = h->version;
+	buf_head(&frame)[3] = h->flags;
+	put_be32(buf_head(&frame) + 10, h->length);
+	auth_frame_mac(p->session_key, p->id, p->recv_seq + 1, buf_head(&frame),
+	    buf_pending(&frame), want);
+	if (!auth_equal(want, payload + body, AUTH_MAC_BYTES))
+		return 0;
+	p->recv_seq++;
+	return 1;
+}
+
 static void
 on_peer_frame(struct conn *c, const struct wire_header *h,
 	      const uint8_t *payload)
@@ -337,7 +400,18 @@ on_peer_frame(struct conn *c, const struct wire_header *h,
 		handshake(r, p, h, payload);
 		return;
 	}
-	repl_dispatch(r, p, h, payload);
+	if (!frame_authentic(r, p, h, payload)) {
+		refuse(c, 0, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "frame without a valid MAC (forged, replayed or reordered)");
+		return;
+	}
+	{
+		struct wire_header inner = *h;
+
+		inner.length -= AUTH_MAC_BYTES;
+		inner.flags &= (uint8_t)~WIRE_FLAG_MAC;
+		repl_dispatch(r, p, &inner, payload);
+	}
 }
 
 static void
@@ -351,12 +425,62 @@ on_peer_close(struct conn *c, const char *reason)
 	}
 }
 
-/* An accepted connection: who is it? Learn from its HELLO. */
-static void
-on_accepted_frame(struct conn *c, const struct wire_header *h,
-		  const uint8_t *payload)
+/*
+ * An accepted connection is only a claim until its AUTH verifies: it
+ * carries its own handshake state, and takes over the claimed replica's
+ * link only then — so a stranger's HELLO cannot cut a working link. Such
+ * connections are few (MAX_PENDING) and short-lived (hello_timeout_ms).
+ */
+#define MAX_PENDING 64
+
+struct pending_hs {
+	struct peer  *p;		/* NULL until its HELLO named one */
+	uint8_t       my_nonce[32], their_nonce[32];
+	struct timer *deadline;
+};
+
+static size_t npending;
+
+static int
+is_peer(const struct repl *r, const void *ud)
 {
-	struct repl *r = the_repl;
+	const struct peer *p = ud;
+
+	return p >= r->peers && p < r->peers + r->npeers;
+}
+
+static void
+pending_free(struct conn *c, struct pending_hs *hs)
+{
+	if (hs->deadline)
+		timer_cancel(the_repl->srv->loop, hs->deadline);
+	conn_set_data(c, NULL);
+	auth_wipe(hs, sizeof *hs);
+	free(hs);
+	npending--;
+}
+
+static void
+send_hello_nonce(struct conn *c, const uint8_t nonce[32])
+{
+	struct wire_HELLO h;
+
+	memset(&h, 0, sizeof h);
+	h.version_min = WIRE_VERSION_MIN;
+	h.version_max = WIRE_VERSION_MAX;
+	h.kind = 2;
+	h.replica_id = the_repl->srv->self->id;
+	snprintf(h.software, sizeof h.software, "chatd %s", CHATD_VERSION);
+	h.nonce.ptr = nonce;
+	h.nonce.len = 32;
+	wire_encode(conn_outbuf(c), WIRE_OP_HELLO, 0, &h);
+	conn_sent(c);
+}
+
+static void
+pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
+	      const struct wire_header *h, const uint8_t *payload)
+{
 	struct wire_decode_error err;
 	struct wire_HELLO hello;
 	struct peer *p;
@@ -378,49 +502,121 @@ on_accepted_frame(struct conn *c, const struct wire_header *h,
 		    "unknown replica id, or one we dial ourselves");
 		return;
 	}
-	/* A peer that restarted calls again before we noticed its old
-	 * connection die: the new one wins. */
+	hs->p = p;
+	memcpy(hs->their_nonce, hello.nonce.ptr, 32);
+	auth_random(hs->my_nonce, sizeof hs->my_nonce);
+	send_hello_nonce(c, hs->my_nonce);
+	/* and wait for the dialer's AUTH before proving ourselves */
+}
+
+static void
+pending_auth(struct repl *r, struct conn *c, struct pending_hs *hs,
+	     const struct wire_header *h, const uint8_t *payload)
+{
+	struct peer *p = hs->p;
+	struct wire_AUTH a;
+	uint8_t want[32];
+
+	if (h->opcode != WIRE_OP_AUTH ||
+	    wire_decode(wire_op(h->opcode), payload, h->length, &a, NULL) < 0) {
+		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "frame before authentication");
+		return;
+	}
+	auth_proof(r->key, p->id, hs->their_nonce, hs->my_nonce, want);
+	if (!auth_equal(want, a.proof.ptr, 32)) {
+		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "wrong cluster key");
+		return;
+	}
+	/* Proven. A peer that restarted calls again before we noticed its
+	 * old connection die: the new one wins. */
 	if (p->conn) {
 		struct conn *old = p->conn;
+
 		link_lost(r, p, "replaced by a new connection");
 		conn_set_data(old, NULL);
 		conn_close(old, "replaced", 0);
 	}
+	memcpy(p->my_nonce, hs->my_nonce, 32);
+	memcpy(p->their_nonce, hs->their_nonce, 32);
+	pending_free(c, hs);
 	p->conn = c;
-	p->state = LINK_HELLO;
 	conn_set_data(c, p);
-	memcpy(p->their_nonce, hello.nonce.ptr, 32);
-	p->hello_seen = 1;
-	send_hello(r, p);
-	/* and wait for the dialer's AUTH before proving ourselves */
+	p->state = LINK_HELLO;
+	p->hello_seen = p->auth_ok = 1;
+	send_auth(r, p);
+	link_up(r, p);
+}
+
+static void
+on_accepted_frame(struct conn *c, const struct wire_header *h,
+		  const uint8_t *payload)
+{
+	struct repl *r = the_repl;
+	void *ud = conn_data(c);
+	struct pending_hs *hs = ud;
+
+	if (ud == NULL)
+		return;		/* refused, closing */
+	if (is_peer(r, ud)) {
+		on_peer_frame(c, h, payload);
+		return;
+	}
+	repl_check_pause(r);
+	if (hs->p == NULL)
+		pending_hello(r, c, hs, h, payload);
+	else
+		pending_auth(r, c, hs, h, payload);
 }
 
 static void
 on_accepted_close(struct conn *c, const char *reason)
 {
-	on_peer_close(c, reason);
+	void *ud = conn_data(c);
+
+	if (ud == NULL)
+		return;
+	if (is_peer(the_repl, ud))
+		on_peer_close(c, reason);
+	else
+		pending_free(c, ud);
 }
 
 static void
-on_accepted_first(struct conn *c, const struct wire_header *h,
-		  const uint8_t *payload)
+pending_timeout(void *ud)
 {
-	if (conn_data(c) == NULL)
-		on_accepted_frame(c, h, payload);
-	else
-		on_peer_frame(c, h, payload);
+	struct conn *c = ud;
+	struct pending_hs *hs = conn_data(c);
+
+	if (hs && !is_peer(the_repl, hs)) {
+		hs->deadline = NULL;
+		refuse(c, 0, WIRE_E_TIMEOUT, 0, "no authentication in time");
+	}
 }
 
 static void
 on_accept(struct conn *c)
 {
-	conn_set_data(c, NULL);
+	struct repl *r = the_repl;
+	struct pending_hs *hs;
+
 	conn_set_output_cap(c, 64u * 1024 * 1024);
+	if (npending >= MAX_PENDING || (hs = calloc(1, sizeof *hs)) == NULL) {
+		conn_set_data(c, NULL);
+		refuse(c, 0, WIRE_E_SERVER_FULL, 0,
+		    "too many unauthenticated connections");
+		return;
+	}
+	npending++;
+	conn_set_data(c, hs);
+	hs->deadline = timer_add(r->srv->loop, r->srv->cfg->hello_timeout_ms,
+	    pending_timeout, c);
 }
 
 const struct conn_ops repl_accept_ops = {
 	.on_accept = on_accept,
-	.on_frame = on_accepted_first,
+	.on_frame = on_accepted_frame,
 	.on_close = on_accepted_close,
 };
 
@@ -698,12 +894,15 @@ repl_dispatch(struct repl *r, struct peer *p, const struct wire_header *h,
 	}
 	case WIRE_OP_PONG:
 		break;
-	default:
+	default: {
+		size_t mark = repl_frame_mark(p);
+
 		wire_encode_error(conn_outbuf(p->conn), h->request_id,
 		    WIRE_E_WRONG_PORT, h->opcode, "%s is not served on the "
 		    "internal port", wire_op_name(h->opcode));
-		conn_sent(p->conn);
+		repl_seal(p, mark);
 		break;
+	}
 	}
 }
 

@@ -61,6 +61,7 @@ ship(struct repl *r, struct peer *p, uint64_t last_lsn)
 	struct server *s = r->srv;
 	struct wire_APPEND a;
 	struct batch b;
+	size_t mark;
 
 	while (p->shipping && p->state == LINK_UP && !p->snap_out &&
 	    p->next_lsn <= last_lsn &&
@@ -70,6 +71,7 @@ ship(struct repl *r, struct peer *p, uint64_t last_lsn)
 		a.epoch = s->epoch;
 		a.commit_lsn = r->commit_lsn;
 		memset(&b, 0, sizeof b);
+		mark = repl_frame_mark(p);
 		wire_encode_begin(&b.enc, conn_outbuf(p->conn), WIRE_OP_APPEND,
 		    0, &a);
 		if (store_log_read(s->store, p->next_lsn, add_record, &b) < 0 ||
@@ -80,7 +82,7 @@ ship(struct repl *r, struct peer *p, uint64_t last_lsn)
 			return;
 		}
 		wire_encode_end(&b.enc);
-		conn_sent(p->conn);
+		repl_seal(p, mark);
 		log_debug("APPEND to %u: %u records %llu..%llu", p->id, b.n,
 		    (unsigned long long)p->next_lsn,
 		    (unsigned long long)b.last_lsn);

@@ -43,6 +43,7 @@ send_ballot(struct repl *r, struct peer *p, const struct ballot *b)
 {
 	struct wire_BALLOT m;
 	struct wire_enc e;
+	size_t mark;
 
 	if (p->conn == NULL || p->state != LINK_UP)
 		return;
@@ -56,10 +57,11 @@ send_ballot(struct repl *r, struct peer *p, const struct ballot *b)
 	m.round_epoch = r->round.epoch;
 	m.ballot = b->ballot;
 	m.timestamp = b->timestamp;
+	mark = repl_frame_mark(p);
 	wire_encode_begin(&e, conn_outbuf(p->conn), WIRE_OP_BALLOT, 0, &m);
 	repl_encode_isr(&e, &b->isr);
 	wire_encode_end(&e);
-	conn_sent(p->conn);
+	repl_seal(p, mark);
 }
 
 static struct ballot *
