@@ -70,7 +70,7 @@ const struct replica_addr *config_replica(const struct config *c, uint32_t id);
 /*
  * Print the settings table to f, one line per key:
  *     name  range  default  doc
- * Used by "documentation" and to check the documentation.
+ * Used to check the documentation (tests/cluster/check_manpages.c).
  */
 void config_print_settings(FILE *f);
 
