@@ -9,6 +9,18 @@
  *
  * Unknown user names are verified against a dummy hash so that a failed
  * login takes as long whether or not the account exists.
+ *
+ * Failed password checks slow down (DESIGN.md §8, ratelimit.h): LOGIN and
+ * DELETE_ACCOUNT count failures per account and per address in the
+ * server's limiter. While either key is in its delay, the request gets
+ * ERROR SLOW_DOWN at once — no Argon2id run, nothing waits. Results are
+ * recorded when the job completes; the check is made again then, because
+ * jobs queue on one helper thread: guesses sent together on many
+ * connections would all pass the first check before any of them failed.
+ * A job that finishes while its keys are in a delay (set by failures that
+ * completed meanwhile) also answers SLOW_DOWN, whatever the password, and
+ * still counts if it failed; so a burst tells its sender nothing beyond
+ * the first results. Counts are per replica, in memory.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +75,54 @@ text_printable(const char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return 0;
 	return 1;
+}
+
+/* ---- failed password checks ------------------------------------------------ */
+
+/* How long an attempt for account name `user` from c's address must still
+ * wait (0: it may go ahead). */
+static uint64_t
+pw_wait(struct client *c, const char *user)
+{
+	struct ratelimit *rl = c->srv->logins;
+	uint64_t now = mono_ms();
+	uint64_t a = rl_wait(rl, RL_ACCOUNT, user, now);
+	uint64_t b = rl_wait(rl, RL_ADDRESS, conn_peer(c->conn), now);
+
+	return a > b ? a : b;
+}
+
+/* If an attempt for `user` must wait, answer SLOW_DOWN and return 1. */
+static int
+pw_slowed(struct client *c, uint32_t rid, uint16_t op, const char *user)
+{
+	uint64_t wait = pw_wait(c, user);
+
+	if (wait == 0)
+		return 0;
+	log_debug("client %llu: %s for '%s' from %s slowed down (%llu ms)",
+	    (unsigned long long)c->serial, wire_op_name(op), user,
+	    conn_peer(c->conn), (unsigned long long)wait);
+	client_error(c, rid, WIRE_E_SLOW_DOWN, op,
+	    "too many failed logins; retry in %llu ms",
+	    (unsigned long long)wait);
+	return 1;
+}
+
+/* Record a completed check: a failure counts for the account and the
+ * address; a success resets the account only. */
+static void
+pw_result(struct client *c, const char *user, int ok)
+{
+	struct ratelimit *rl = c->srv->logins;
+	uint64_t now = mono_ms();
+
+	if (ok) {
+		rl_success(rl, RL_ACCOUNT, user, now);
+		return;
+	}
+	rl_failure(rl, RL_ACCOUNT, user, now);
+	rl_failure(rl, RL_ADDRESS, conn_peer(c->conn), now);
 }
 
 /* ---- REGISTER ------------------------------------------------------------- */
@@ -173,12 +233,21 @@ login_done(struct auth_job *j)
 	struct wire_SESSION si;
 	struct store_user u;
 	uint8_t token[CHAT_TOKEN_BYTES], hash[32];
+	int ok;
 
 	if (c == NULL)
-		goto out;
+		goto out;	/* nobody learns the result: nothing to count */
 	s = c->srv;
-	if (!j->ok || a->uid == 0 ||
-	    store_user_by_id(s->store, a->uid, &u) != 0) {
+	ok = j->ok && a->uid != 0 && store_user_by_id(s->store, a->uid, &u) == 0;
+	/* Failures that completed while this job ran may have started a
+	 * delay: then the answer is SLOW_DOWN whatever the result. */
+	if (pw_slowed(c, a->request_id, WIRE_OP_LOGIN, a->username)) {
+		if (!ok)
+			pw_result(c, a->username, 0);
+		goto out;
+	}
+	pw_result(c, a->username, ok);
+	if (!ok) {
 		log_info("failed login for '%s' from %s", a->username,
 		    conn_peer(c->conn));
 		client_error(c, a->request_id, WIRE_E_BAD_PASSWORD,
@@ -232,6 +301,8 @@ handle_LOGIN(struct client *c, uint32_t rid, const struct wire_LOGIN *req)
 		    "already logged in as %s", c->username);
 		return;
 	}
+	if (pw_slowed(c, rid, WIRE_OP_LOGIN, req->username))
+		return;
 	if (username_valid(req->username))
 		rc = store_user_find(s->store, req->username, &u);
 	if (rc < 0) {
@@ -315,7 +386,15 @@ delete_done(struct auth_job *j)
 		goto out;
 	if (server_retry_answer(c, a->request_id, &a->m))
 		goto out;
+	if (pw_slowed(c, a->request_id, WIRE_OP_DELETE_ACCOUNT, a->username)) {
+		if (!j->ok)
+			pw_result(c, a->username, 0);
+		goto out;
+	}
+	pw_result(c, a->username, j->ok);
 	if (!j->ok) {
+		log_info("wrong password to delete account '%s' from %s",
+		    a->username, conn_peer(c->conn));
 		client_error(c, a->request_id, WIRE_E_BAD_PASSWORD,
 		    WIRE_OP_DELETE_ACCOUNT, "wrong password");
 		goto out;
@@ -343,6 +422,8 @@ handle_DELETE_ACCOUNT(struct client *c, uint32_t rid,
 	struct store_user u;
 	struct account_job *a;
 
+	if (pw_slowed(c, rid, WIRE_OP_DELETE_ACCOUNT, c->username))
+		return;
 	if (store_user_by_id(c->srv->store, c->uid, &u) != 0) {
 		client_error(c, rid, WIRE_E_INTERNAL, WIRE_OP_DELETE_ACCOUNT,
 		    "account not found");
@@ -351,5 +432,6 @@ handle_DELETE_ACCOUNT(struct client *c, uint32_t rid,
 	a = account_job_new(AUTH_VERIFY, rid, req->client_id, req->seq,
 	    req->password, u.pwhash, delete_done);
 	a->uid = c->uid;
+	snprintf(a->username, sizeof a->username, "%s", c->username);
 	client_job_start(c, &a->job);
 }

@@ -824,6 +824,16 @@ on_heartbeat(struct repl *r, struct peer *p, const uint8_t *payload,
 		if (s->role != ROLE_PRIMARY)
 			repl_become_backup(r, hb.epoch, p->id);
 	}
+	/* Our primary says it no longer leads (it stepped down, e.g. after
+	 * finding itself paused): it is lost, though it still talks. */
+	if (s->role == ROLE_BACKUP && s->primary_id == p->id &&
+	    hb.primary_id != p->id) {
+		log_info("primary %u stepped down", p->id);
+		s->role = ROLE_ELECTING;
+		s->primary_id = 0;
+		repl_start_round(r, "our primary stepped down");
+		return;
+	}
 	if (s->role == ROLE_BACKUP && s->primary_id == p->id) {
 		struct logpos mine;
 		uint64_t now = mono_ms(), quiet = failure_timeout(r) / 2;

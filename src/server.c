@@ -14,6 +14,12 @@
  *   6. WIRE_F_AUTH: a live session (NOT_LOGGED_IN / BAD_TOKEN);
  *   7. WIRE_F_MUTATES: a retried (client_id, seq) gets its stored reply;
  *   8. the handler, from a table generated from wire.def.
+ *
+ * Connection limits, each a setting: max_clients (SERVER_FULL at accept),
+ * hello_timeout_ms (a timer per connection until HELLO), idle_timeout_ms
+ * (connections without a session; the periodic sweep below), max_inflight
+ * (step 3), max_output_kb (net.c's output cap), and the frame size
+ * (WIRE_MAX_REQUEST, the listener's limit).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -185,8 +191,13 @@ send_now(struct client *c, uint16_t op, uint32_t request_id,
 {
 	wire_frame_append(conn_outbuf(c->conn), op, request_id, payload, len);
 	conn_sent(c->conn);
-	if (request_id && c->inflight)
-		c->inflight--;
+	if (request_id) {
+		if (c->inflight)
+			c->inflight--;
+		/* Waiting for our answer was not idleness: the idle time
+		 * counts from the answer. */
+		c->last_active = loop_now_ms(c->srv->loop);
+	}
 }
 
 /* Queue a reply to leave after the writes pending now have committed. */
@@ -611,6 +622,53 @@ hello_timeout(void *ud)
 	conn_close(c->conn, "no HELLO in time", 1);
 }
 
+/*
+ * Idle connections without a session (PROTOCOL.md §4.4): past HELLO (the
+ * HELLO deadline governs before), not logged in, no request in flight or
+ * password job running, and nothing received or answered for
+ * idle_timeout_ms: ERROR TIMEOUT (request id 0), flushed, then closed.
+ * Logged-in connections are exempt: their client PINGs to stay alive.
+ *
+ * One periodic sweep rather than a timer per connection: that timer would
+ * have to be re-armed on every frame, a heap operation (O(log n)) on the
+ * hottest path for the sake of a rare event, whereas activity here is one
+ * store of the pass's cached clock and the sweep walks the clients once
+ * per period (20000 connections: a fraction of a millisecond a second).
+ * The price is precision: a connection goes between idle_timeout_ms and
+ * idle_timeout_ms + IDLE_SWEEP_MAX_MS after its last activity, the period
+ * being a quarter of the limit and at most a second.
+ */
+#define IDLE_SWEEP_MAX_MS 1000u
+
+static uint64_t
+idle_sweep_period(const struct config *cfg)
+{
+	uint64_t q = cfg->idle_timeout_ms / 4;
+
+	return q < IDLE_SWEEP_MAX_MS ? q : IDLE_SWEEP_MAX_MS;
+}
+
+static void
+idle_sweep(void *ud)
+{
+	struct server *s = ud;
+	uint64_t now = loop_now_ms(s->loop), limit = s->cfg->idle_timeout_ms;
+	struct client *c;
+
+	for (c = s->clients; c; c = c->next) {
+		if (c->uid || !c->hello_done || c->inflight || c->job ||
+		    conn_is_closing(c->conn) || now < c->last_active ||
+		    now - c->last_active < limit)
+			continue;
+		client_error(c, 0, WIRE_E_TIMEOUT, 0,
+		    "idle for %llu ms without a session",
+		    (unsigned long long)limit);
+		conn_close(c->conn, "idle without a session", 1);
+	}
+	s->idle_sweep = timer_add(s->loop, idle_sweep_period(s->cfg),
+	    idle_sweep, s);
+}
+
 static void
 on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
 {
@@ -772,6 +830,7 @@ on_client_frame(struct conn *conn, const struct wire_header *h,
 
 	repl_check_pause(&c->srv->repl);
 	c->srv->now = wall_ms();
+	c->last_active = loop_now_ms(c->srv->loop);
 	if (!c->hello_done) {
 		on_hello(c, h, payload);
 		return;
@@ -845,6 +904,7 @@ on_client_accept(struct conn *conn)
 	c->serial = ++s->next_serial;
 	conn_set_data(conn, c);
 	conn_set_output_cap(conn, (size_t)s->cfg->max_output_kb * 1024);
+	c->last_active = loop_now_ms(s->loop);
 	c->hello_timer = timer_add(s->loop, s->cfg->hello_timeout_ms,
 	    hello_timeout, c);
 	c->next = s->clients;
@@ -918,6 +978,18 @@ server_init(struct server *s, const struct config *cfg,
 	}
 	store_last(st, &last_epoch, &last_lsn);
 	s->committed_lsn = last_lsn;
+	{
+		struct rl_params rp;
+
+		rl_params_default(&rp);
+		rp.seed[0] = auth_random_u64();
+		rp.seed[1] = auth_random_u64();
+		s->logins = rl_new(&rp);
+		if (s->logins == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
 	if (repl_init(&s->repl, s, err, errlen) < 0)
 		return -1;
 	s->client_listener = loop_listen(l, self->host, self->client_port,
@@ -929,6 +1001,7 @@ server_init(struct server *s, const struct config *cfg,
 	if (s->internal_listener == NULL)
 		return -1;
 	loop_set_before_sleep(l, before_sleep, s);
+	s->idle_sweep = timer_add(l, idle_sweep_period(cfg), idle_sweep, s);
 	log_info("replica %u: clients on %s:%u, replicas on port %u; log at "
 	    "(%llu,%llu)", self->id, self->host, self->client_port,
 	    self->internal_port, (unsigned long long)last_epoch,
@@ -943,6 +1016,14 @@ server_shutdown(struct server *s)
 		commit_local(s);
 	repl_shutdown(&s->repl);
 	drop_pending(s);
+	if (s->idle_sweep) {
+		timer_cancel(s->loop, s->idle_sweep);
+		s->idle_sweep = NULL;
+	}
+	/* Password jobs finishing after this (auth_stop) find no client and
+	 * leave the limiter alone. */
+	rl_free(s->logins);
+	s->logins = NULL;
 	if (s->client_listener)
 		listener_close(s->client_listener);
 	if (s->internal_listener)

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "config.h"
 #include "net.h"
+#include "ratelimit.h"
 #include "repl.h"
 #include "store.h"
 #include "wire.h"
@@ -47,6 +48,8 @@ struct client {
 	uint64_t       serial;		/* unique in this process, for logs */
 	int            hello_done;
 	struct timer  *hello_timer;
+	uint64_t       last_active;	/* mono ms: last frame in or answer
+					   out (the idle sweep, server.c) */
 	unsigned       inflight;	/* requests not yet answered */
 	unsigned       npending;	/* of those, replies queued in pending */
 	/* A running password job. Input is paused meanwhile, so there is at
@@ -88,6 +91,9 @@ struct server {
 					   handled: a record and its reply
 					   carry the same time */
 	char                       dummy_hash[CHAT_MAX_PWHASH + 1];
+	struct ratelimit          *logins;	/* failed password checks
+						   (handle_account.c) */
+	struct timer              *idle_sweep;	/* server.c */
 
 	enum role  role;
 	uint64_t   epoch;
