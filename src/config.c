@@ -354,15 +354,17 @@ split(char *s, char **tok, size_t max)
 {
 	size_t n = 0;
 
+	/* '\r' is a blank too: a line may end in several (a file edited on
+	 * two systems), and none may end up inside a value such as a path. */
 	for (;;) {
-		while (*s == ' ' || *s == '\t')
+		while (*s == ' ' || *s == '\t' || *s == '\r')
 			s++;
 		if (*s == '\0')
 			return n;
 		if (n < max)
 			tok[n] = s;
 		n++;
-		while (*s != '\0' && *s != ' ' && *s != '\t')
+		while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '\r')
 			s++;
 		if (*s == '\0')
 			return n;

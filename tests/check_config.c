@@ -232,6 +232,21 @@ START_TEST(test_whitespace_comments_crlf)
 }
 END_TEST
 
+/* Found by fuzz_config: a second '\r' ended up inside the path. Every
+ * '\r' is a blank, so no value can contain one. */
+START_TEST(test_cr_never_in_a_value)
+{
+	struct config c;
+
+	expect_ok(&c, R3 "data_dir x\r\r\n");
+	ck_assert_str_eq(c.data_dir, "x");
+	expect_ok(&c, R3 "data_dir y\r#comment\r\n");
+	ck_assert_str_eq(c.data_dir, "y");
+	expect_err(R3 "key_file k\rz\n",
+	    NAME ":4: setting 'key_file' needs one value");
+}
+END_TEST
+
 START_TEST(test_err_unknown_setting)
 {
 	expect_err(R3 "foo 1\n", NAME ":4: unknown setting 'foo'");
@@ -727,6 +742,7 @@ config_suite(void)
 	tcase_add_test(tc, test_same_port_other_host);
 	tcase_add_test(tc, test_host_max_len);
 	tcase_add_test(tc, test_whitespace_comments_crlf);
+	tcase_add_test(tc, test_cr_never_in_a_value);
 	tcase_add_test(tc, test_err_unknown_setting);
 	tcase_add_test(tc, test_err_replica_fields);
 	tcase_add_test(tc, test_err_replica_numbers);
