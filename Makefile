@@ -147,7 +147,8 @@ clean:
 	rm -rf build chatd chat $(TOOLS)
 
 # ---- fuzzing (tests/fuzz/) -------------------------------------------------
-# libFuzzer harnesses; not part of `all` or `check` (CI needs no clang).
+# libFuzzer harnesses. Only fuzz-regress is part of `check` (it needs no
+# clang); the clang targets are not part of `all` or `check`.
 #   make fuzz                  build them with clang into build/fuzz/
 #   make fuzz-run SECONDS=60   run each for SECONDS on its corpus
 #   make fuzz-regress          replay the seed corpora and tests/fuzz/regress/
@@ -205,14 +206,13 @@ fuzz: $(FUZZ_BINS)
 	@echo "  build/fuzz/fuzz_client_frames build/fuzz/corpus/client_frames tests/fuzz/corpus/client_frames -max_total_time=600 -print_final_stats=1"
 	@echo "  (likewise internal_frames, apply, config; add -close_fd_mask=2 to apply"
 	@echo "   to silence the store's log of refused records, -dict=tests/fuzz/config.dict"
-	@echo "   to config; FUZZ_SKIP_KNOWN=1 skips known, reported bugs: tests/fuzz/README.md)"
+	@echo "   to config; see tests/fuzz/README.md)"
 	@echo "Or all of them: make fuzz-run SECONDS=600.  Replay a crash: build/fuzz/fuzz_NAME crash-FILE"
 
 fuzz-run: $(FUZZ_BINS)
 	@for n in $(FUZZ_NAMES); do \
 	    mkdir -p $(FUZZ_DIR)/corpus/$$n $(FUZZ_DIR)/artifacts/$$n || exit 1; \
 	    echo "== fuzz_$$n for $(SECONDS) s"; \
-	    FUZZ_SKIP_KNOWN=1 \
 	    $(FUZZ_DIR)/fuzz_$$n $(FUZZ_DIR)/corpus/$$n tests/fuzz/corpus/$$n \
 	        -max_total_time=$(SECONDS) -print_final_stats=1 \
 	        $$(test $$n = apply && echo -close_fd_mask=2) \

@@ -10,7 +10,10 @@
  *                        stays open and the next record joins it)
  *                 bits 2-3: epoch step (epoch starts at 1, += step)
  *                 bits 4-7: clock step k (at starts at T0, += k^3 minutes)
- *   u16 type      record type (0x03xx are the known ones)
+ *   u16 type      record type (0x03xx are the known ones), with two
+ *                 flags cleared from it: bit 15 gives the record lsn
+ *                 last + 2 (a gap), bit 14 epoch last - 1 (0 if none);
+ *                 either must be refused
  *   u16 len       payload bytes, then the payload
  *   trailer (bit 0 only):
  *     u8  client_id   (0 = no stored result)
@@ -132,7 +135,7 @@ encode_item(const struct wire_struct *s, const void *item)
  * check_record)? If so: if it opens a session, remember the hash, and
  * note the ids it raises the high-water marks to in log slot run->nlog. */
 static int
-valid_record(struct run *run, const struct wire_item_RECORD *r)
+valid_record(struct run *run, const struct wire_item_RECORD *r, int bad_pos)
 {
 	const struct wire_opdesc *d = wire_op(r->type);
 	size_t k = run->nlog;
@@ -140,7 +143,7 @@ valid_record(struct run *run, const struct wire_item_RECORD *r)
 	int ok;
 
 	run->has_msg[k] = run->has_draft[k] = 0;
-	if (d == NULL || d->port != WIRE_PORT_RECORD ||
+	if (bad_pos || d == NULL || d->port != WIRE_PORT_RECORD ||
 	    r->payload.len > WIRE_MAX_RECORD || r->reply.len > WIRE_MAX_REPLY)
 		return 0;
 	m = fz_malloc(d->body.size);
@@ -213,7 +216,7 @@ apply_all(struct run *run, const uint8_t *data, size_t size)
 
 	for (n = 0; n < APPLY_MAX_RECORDS; n++) {
 		struct wire_item_RECORD r;
-		unsigned ctl, step;
+		unsigned ctl, step, bad_lsn, bad_epoch;
 		size_t len, rlen = 0;
 		const uint8_t *payload, *reply = NULL;
 		int valid, rc;
@@ -223,6 +226,9 @@ apply_all(struct run *run, const uint8_t *data, size_t size)
 		ctl = data[off];
 		memset(&r, 0, sizeof r);
 		r.type = get_be16(data + off + 1);
+		bad_lsn = r.type & 0x8000;
+		bad_epoch = r.type & 0x4000;
+		r.type &= 0x3FFF;
 		len = get_be16(data + off + 3);
 		off += 5;
 		if (len > size - off)
@@ -247,8 +253,8 @@ apply_all(struct run *run, const uint8_t *data, size_t size)
 		at += (uint64_t)step * step * step * 60000;
 
 		store_last(run->s, &e, &l);
-		r.epoch = epoch;
-		r.lsn = l + 1;
+		r.epoch = bad_epoch ? (e > 0 ? e - 1 : 0) : epoch;
+		r.lsn = bad_lsn ? l + 2 : l + 1;
 		r.at = at;
 		r.payload.ptr = keep_copy(run, payload, len);
 		r.payload.len = (uint32_t)len;
@@ -256,7 +262,7 @@ apply_all(struct run *run, const uint8_t *data, size_t size)
 			r.reply.ptr = keep_copy(run, reply, rlen);
 			r.reply.len = (uint32_t)rlen;
 		}
-		valid = valid_record(run, &r);
+		valid = valid_record(run, &r, bad_lsn || bad_epoch);
 
 		if (!in_txn) {
 			if (store_begin(run->s) != 0)
@@ -358,6 +364,23 @@ on_draft(void *ud, const struct wire_item_DRAFT *d)
 	return 0;
 }
 
+/* Stops the query after the first row. */
+static int
+first_only(void *ud, const struct wire_item_MSG *m)
+{
+	(void)m;
+	++*(size_t *)ud;
+	return 1;
+}
+
+static int
+first_draft_only(void *ud, const struct wire_item_DRAFT *d)
+{
+	(void)d;
+	++*(size_t *)ud;
+	return 1;
+}
+
 static void
 start(struct seen *sn, const char *what)
 {
@@ -377,7 +400,7 @@ query_user(struct store *s, struct seen *users, size_t k)
 	struct seen sn;
 	uint32_t unread, total;
 	uint64_t peer;
-	size_t i, j;
+	size_t i, j, stopped;
 
 	memset(&sn, 0, sizeof sn);
 	if (store_user_by_id(s, uid, &u) != 0 ||
@@ -410,6 +433,32 @@ query_user(struct store *s, struct seen *users, size_t k)
 		fz_fail("store_after failed");
 	if (sn.nrows > CHAT_MAX_PAGE)
 		fz_fail("store_after gave %zu rows", sn.nrows);
+	/* A callback that stops: one call, and the query is reusable. */
+	stopped = 0;
+	if (store_after(s, uid, 0, CHAT_MAX_PAGE, first_only, &stopped) != 0 ||
+	    stopped != (sn.nrows > 0))
+		fz_fail("store_after with a stopping callback");
+	if (sn.nids > 1) {
+		/* Pages after / before a listed id. */
+		uint64_t mid = sn.ids[sn.nids / 2];
+		struct seen pg;
+
+		memset(&pg, 0, sizeof pg);
+		start(&pg, "after mid");
+		if (store_after(s, uid, mid, 2, on_msg, &pg) != 0 ||
+		    pg.nrows > 2 || (pg.nrows && (int64_t)pg.ids[0] <=
+		    (int64_t)mid))
+			fz_fail("store_after(after_id %llu)",
+			    (unsigned long long)mid);
+		for (j = 0; j < users->nusers && j < MAX_PEERS; j++) {
+			start(&pg, "history before mid");
+			if (store_history(s, uid, users->uids[j], mid, 3,
+			    on_msg, &pg) != 0 || pg.nrows > 3 || (pg.nrows &&
+			    pg.prev >= (int64_t)mid))
+				fz_fail("store_history(before_id %llu)",
+				    (unsigned long long)mid);
+		}
+	}
 	for (i = 0; i < sn.nids; i++)
 		if (store_message(s, uid, sn.ids[i], &m) != 0 ||
 		    m.id != sn.ids[i])
@@ -428,6 +477,10 @@ query_user(struct store *s, struct seen *users, size_t k)
 	start(&sn, "drafts");
 	if (store_drafts(s, uid, on_draft, &sn) != 0)
 		fz_fail("store_drafts failed");
+	stopped = 0;
+	if (store_drafts(s, uid, first_draft_only, &stopped) != 0 ||
+	    stopped != (sn.nrows > 0))
+		fz_fail("store_drafts with a stopping callback");
 	for (i = 0; i < sn.nids; i++)
 		if (store_draft(s, uid, sn.ids[i], &d) != 0 ||
 		    d.id != sn.ids[i])
@@ -516,7 +569,7 @@ query_all(struct run *run)
 		struct seen g;
 
 		memset(&g, 0, sizeof g);
-		if (store_users_page(s, "", 1, 2, &total, on_user, &g) != 0 ||
+		if (store_users_page(s, NULL, 1, 2, &total, on_user, &g) != 0 ||
 		    store_users_page(s, "", UINT32_MAX, 100, &total, on_user,
 		    &g) != 0)
 			fz_fail("store_users_page (paged) failed");

@@ -103,6 +103,9 @@ check_error(const struct wire_opdesc *d, const struct wire_header *h,
 	if (n == 0 || n == sizeof err->text)
 		fz_fail("%s: decode error text empty or unterminated",
 		    d->name);
+	n = strlen(wire_err_name(err->code));
+	if (n == 0 || wire_err_name(err->code)[0] == 'E')
+		fz_fail("%s: error %u has no name", d->name, err->code);
 	if (err->field != NULL && !is_field_name(&d->body, err->field))
 		fz_fail("%s: decode error names unknown field %s", d->name,
 		    err->field);
@@ -188,6 +191,31 @@ fz_roundtrip(const struct wire_opdesc *d, const struct wire_header *h,
 			    it.end - it.p);
 		free(item);
 	}
+	/* wire_encode_set (how the server patches "more" and totals) on
+	 * each leading fixed-width field, with its own value: no change. */
+	{
+		unsigned i;
+
+		for (i = 0; i < s->nfields; i++) {
+			const struct wire_field *f = &s->fields[i];
+			const unsigned char *v = (const unsigned char *)msg +
+			    f->offset;
+
+			if (f->type == WT_U8)
+				wire_encode_set(&e, f->name, *v);
+			else if (f->type == WT_U16)
+				wire_encode_set(&e, f->name,
+				    *(const uint16_t *)(const void *)v);
+			else if (f->type == WT_U32)
+				wire_encode_set(&e, f->name,
+				    *(const uint32_t *)(const void *)v);
+			else if (f->type == WT_U64)
+				wire_encode_set(&e, f->name,
+				    *(const uint64_t *)(const void *)v);
+			else
+				break;
+		}
+	}
 	wire_encode_end(&e);
 
 	got = buf_pending(&b);
@@ -202,11 +230,19 @@ fz_roundtrip(const struct wire_opdesc *d, const struct wire_header *h,
 	if (h) {
 		const uint8_t *o = buf_head(&b);
 
+		struct buf f;
+
 		if (get_be16(o) != WIRE_MAGIC || o[2] != WIRE_VERSION_MAX ||
 		    o[3] != 0 || get_be16(o + 4) != h->opcode ||
 		    get_be32(o + 6) != h->request_id ||
 		    get_be32(o + 10) != h->length)
 			fz_fail("%s: re-encoded header differs", d->name);
+		/* The same frame from the payload (wire_frame_append). */
+		buf_init(&f);
+		wire_frame_append(&f, h->opcode, h->request_id, in, len);
+		if (buf_pending(&f) != got || memcmp(buf_head(&f), o, got) != 0)
+			fz_fail("%s: wire_frame_append differs", d->name);
+		buf_free(&f);
 	}
 	buf_free(&b);
 
@@ -248,6 +284,8 @@ fz_frames(const uint8_t *data, size_t size, uint32_t max_payload,
 
 		memset(&h, 0, sizeof h);
 		rc = wire_peek_header(p, left, max_payload, &h);
+		if (wire_frame_strerror(rc)[0] == '\0')
+			fz_fail("peek_header: no text for %d", rc);
 		if (rc < 0) {
 			/* Errors show within the header: the same verdict
 			 * from its first bytes alone. */

@@ -276,7 +276,8 @@ rec(struct seq *q, unsigned ctl, uint16_t type, const void *msg,
 
 	buf_init(&p);
 	buf_init(&r);
-	wire_payload_begin(&e, &p, &wire_op(type)->body, msg);
+	/* Bits 15 and 14 of a type are fuzz_apply's flags, not the type. */
+	wire_payload_begin(&e, &p, &wire_op(type & 0x3FFF)->body, msg);
 	for (i = 0; i < nitems; i++)
 		wire_encode_item(&e, (const char *)items + i * item_size);
 	wire_encode_end(&e);
@@ -559,6 +560,22 @@ limits(void)
 	rec(&q, CTL_COMMIT | 0xF0, WIRE_OP_R_MEMBERS, &mem, reps, sizeof reps[0],
 	    16, 0, 0, NULL);
 	write_file("apply", "limits", buf_head(&q.out), buf_pending(&q.out));
+
+	/* Refused records: draft ids that wrap, an lsn gap (type bit 15),
+	 * an epoch going back (bit 14); each rolls its transaction back. */
+	buf_reset(&q.out);
+	user_add(&q, CTL_COMMIT, name32, "");
+	ds.first_id = 0xffffffffffffffffull - 98;
+	rec(&q, CTL_COMMIT, WIRE_OP_R_DRAFT_SENT, &ds, ids, sizeof ids[0], 100,
+	    0, 0, NULL);
+	user_add(&q, 0, "x", "");
+	rec(&q, CTL_COMMIT, 0x8000 | WIRE_OP_R_USER_ADD, &ua, NULL, 0, 0, 0, 0,
+	    NULL);
+	user_add(&q, CTL_EPOCH1 | CTL_COMMIT, "y", "");
+	rec(&q, CTL_COMMIT, 0x4000 | WIRE_OP_R_USER_ADD, &ua, NULL, 0, 0, 0, 0,
+	    NULL);
+	user_add(&q, CTL_COMMIT, "z", "");
+	write_file("apply", "refused", buf_head(&q.out), buf_pending(&q.out));
 	buf_free(&q.out);
 }
 
@@ -647,8 +664,28 @@ configs(void)
 	};
 	size_t i;
 
+	static char text[16384];
+	size_t n;
+
 	for (i = 0; i < sizeof c / sizeof c[0]; i++)
 		write_file("config", c[i].name, c[i].text, strlen(c[i].text));
+	/* Limits: a 1023-byte path (the longest), a 1024-byte one, a
+	 * 4096-byte line (the longest) and a 4097-byte one. */
+	n = (size_t)snprintf(text, sizeof text, "replica 1 h 1 2\ndata_dir ");
+	memset(text + n, 'p', 1023);
+	n += 1023;
+	n += (size_t)snprintf(text + n, sizeof text - n, "\nkey_file ");
+	memset(text + n, 'k', 1024);
+	n += 1024;
+	text[n++] = '\n';
+	write_file("config", "long_paths", text, n);
+	n = (size_t)snprintf(text, sizeof text, "replica 1 h 1 2\n#");
+	memset(text + n, '-', 4095);
+	n += 4095;
+	n += (size_t)snprintf(text + n, sizeof text - n, "\r\n#");
+	memset(text + n, '-', 4096);
+	n += 4096;
+	write_file("config", "long_lines", text, n);
 }
 
 int

@@ -125,6 +125,7 @@ run_dir(const char *dir)
 int
 main(int argc, char **argv)
 {
+	const char *prog = argv[0];
 	long total = 0, r;
 	int i, bad = 0;
 
@@ -134,7 +135,7 @@ main(int argc, char **argv)
 		argc--;
 	}
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s [-v] FILE|DIR...\n", argv[0]);
+		fprintf(stderr, "usage: %s [-v] FILE|DIR...\n", prog);
 		return 2;
 	}
 	for (i = 1; i < argc; i++) {
@@ -152,6 +153,6 @@ main(int argc, char **argv)
 		else
 			total += r;
 	}
-	printf("%s: %ld inputs ran\n", argv[0], total);
+	printf("%s: %ld inputs ran\n", prog, total);
 	return bad ? 2 : 0;
 }
