@@ -61,6 +61,11 @@ log_msg(enum log_level level, const char *fmt, ...)
 	n += (size_t)k;
 	if (n > sizeof line - 2)
 		n = sizeof line - 2;	/* truncated: keep the newline */
+	/* Text from clients (user names) ends up in messages: no control
+	 * byte may forge a line break or a terminal escape in the log. */
+	for (k = 0; k < (int)n; k++)
+		if ((unsigned char)line[k] < 0x20 || line[k] == 0x7f)
+			line[k] = '?';
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
 }

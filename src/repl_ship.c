@@ -178,7 +178,14 @@ member_failed(struct repl *r, struct peer *p, uint64_t now)
 		return p->refused || now - p->last_heard > timeout;
 	if (!p->shipping)
 		return now - p->last_heard > timeout;
-	return p->acked_lsn < last_lsn && now - p->last_ack_at > timeout;
+	/* Time counts from when it fell behind, not from its last ack: a
+	 * backup that had nothing to acknowledge during a quiet spell is
+	 * not late the moment the next write arrives. */
+	if (p->acked_lsn >= last_lsn) {
+		p->last_ack_at = now;
+		return 0;
+	}
+	return now - p->last_ack_at > timeout;
 }
 
 void

@@ -246,8 +246,11 @@ client_send_encoded(struct client *c, uint16_t op, uint32_t request_id,
 {
 	if (conn_is_closing(c->conn))
 		return;
+	/* Before HELLO is done nothing can show chat data, and the answer
+	 * often precedes a close that would drop a queued reply. */
 	if (request_id != 0 && (c->npending > 0 ||
-	    (shows_chat_data(op) && unacknowledged_records(c->srv))))
+	    (c->hello_done && shows_chat_data(op) &&
+	    unacknowledged_records(c->srv))))
 		queue_reply(c, op, request_id, payload, len);
 	else
 		send_now(c, op, request_id, payload, len);

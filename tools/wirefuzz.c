@@ -62,6 +62,7 @@
 #define CLOSE_MS    3000	/* a framing error or a refusal must close */
 #define LIVE_MS     5000	/* STATUS must be answered within */
 #define CANARY_MS   30000	/* one whole canary check */
+#define CHECK_MS    10000	/* checks at least this often */
 #define NCODES      64
 #define MAX_DEVKIND 64
 #define CANARY_PW   "canary-password-0"
@@ -135,7 +136,7 @@ static struct {
 
 static volatile sig_atomic_t got_signal;
 
-/* ---- small helpers ----------------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------- */
 
 static uint64_t
 rnd(uint64_t *s)			/* splitmix64 */
@@ -245,7 +246,7 @@ ends_session(const struct wire_opdesc *d)
 	    (WIRE_F_AUTH | WIRE_F_MUTATES) && d->body.nfields == 2;
 }
 
-/* ---- generation: fields from their descriptors ---------------------------------- */
+/* ---- generation: fields from their descriptors --------------------------- */
 
 static const char name_chars[] =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
@@ -480,7 +481,8 @@ gen_struct(struct gen *g, const struct wire_struct *s, int broken, int limits,
 		} else if (f->type == WT_LIST) {
 			gen_list(g, f, m);
 		} else if (m != V_BAD) {
-			put_int(g->b, f->type, pick_int(g->rng, f->min, f->max, m));
+			put_int(g->b, f->type, pick_int(g->rng, f->min, f->max,
+			    m));
 		} else if (f->min > 0 || f->max < type_max(f->type)) {
 			int low = f->min > 0 && (f->max == type_max(f->type) ||
 			    chance(g->rng, 50));
@@ -622,7 +624,7 @@ mutate(uint64_t *r, struct buf *b, uint32_t limit)
 	return B_NONE;
 }
 
-/* ---- connections ------------------------------------------------------------------ */
+/* ---- connections --------------------------------------------------------- */
 
 /* On loopback, connections come from 127.0.0.<src>: fuzzing from .3,
  * control (canary, liveness, the threads' own logins) from .2. What the
@@ -842,8 +844,9 @@ ctl_call(struct ctl *c, uint16_t op, const void *msg, struct wire_header *h,
 		code = error_code(h, &c->pl);
 		if (h->opcode == WIRE_OP_REDIRECT) {
 			link_close(&c->lk);
-			if (wire_decode(wire_op(WIRE_OP_REDIRECT), buf_head(&c->pl),
-			    buf_pending(&c->pl), &rd, NULL) == 0) {
+			if (wire_decode(wire_op(WIRE_OP_REDIRECT),
+			    buf_head(&c->pl), buf_pending(&c->pl), &rd,
+			    NULL) == 0) {
 				snprintf(c->host, sizeof c->host, "%s", rd.host);
 				c->port = rd.port;
 			}
@@ -890,7 +893,7 @@ ctl_account(struct ctl *c, uint16_t op, const char *user, const char *pw,
 	return 0;
 }
 
-/* ---- the fuzzing threads: frames, predictions, checks ------------------------------ */
+/* ---- the fuzzing threads: frames, predictions, checks -------------------- */
 
 static uint32_t
 next_rid(struct worker *w)
@@ -1014,9 +1017,9 @@ make_frame(struct worker *w, enum cls c)
 		    buf_pending(&w->fr) - WIRE_HEADER_SIZE, w->msg);
 		if (got != want)
 			deviation(&w->st, buf_head(&w->fr), buf_pending(&w->fr),
-			    "codec: a %s payload that §3 says gets %s is decoded "
-			    "as %s", d->name, want ? wire_err_name(want) : "valid",
-			    got ? wire_err_name(got) : "valid");
+			    "codec: a %s payload that §3 says gets %s is "
+			    "decoded as %s", d->name, want ? wire_err_name(want) :
+			    "valid", got ? wire_err_name(got) : "valid");
 		return B_NONE;
 	}
 }
@@ -1109,7 +1112,8 @@ check_frame(struct worker *w, const struct wire_header *h, const uint8_t *p)
 	else
 		ok = code != WIRE_E_BAD_FRAME && code != WIRE_E_UNKNOWN_OPCODE &&
 		    code != WIRE_E_WRONG_PORT && code != WIRE_E_HELLO_FIRST &&
-		    code != WIRE_E_TOO_MANY_REQUESTS && code != WIRE_E_BAD_REQUEST;
+		    code != WIRE_E_TOO_MANY_REQUESTS &&
+		    code != WIRE_E_BAD_REQUEST;
 	if (!ok)
 		deviation(&w->st, buf_head(&w->out) + x->off, x->len,
 		    "%s (request id %u) must get %s, got %s %s",
@@ -1135,7 +1139,8 @@ await(struct worker *w, int ms, int (*pred)(struct worker *))
 
 	for (;;) {
 		while ((rc = link_frame(&w->lk, &h)) == 1) {
-			check_frame(w, &h, buf_head(&w->lk.in) + WIRE_HEADER_SIZE);
+			check_frame(w, &h, buf_head(&w->lk.in) +
+			    WIRE_HEADER_SIZE);
 			buf_consume(&w->lk.in, WIRE_HEADER_SIZE + h.length);
 		}
 		if (rc < 0) {
@@ -1256,7 +1261,8 @@ episode_prehello(struct worker *w)
 		    (int)below(&w->rng, 7), 1);
 	} else if (r == 1) {
 		hello_msg(&m, 1, 0, NULL);
-		m.version_min = (uint8_t)(WIRE_VERSION_MAX + 1 + below(&w->rng, 9));
+		m.version_min = (uint8_t)(WIRE_VERSION_MAX + 1 +
+		    below(&w->rng, 9));
 		m.version_max = chance(&w->rng, 50) ? WIRE_VERSION_MIN :
 		    (uint8_t)(m.version_min + below(&w->rng, 9));
 		wire_encode(&w->out, WIRE_OP_HELLO, next_rid(w), &m);
@@ -1337,7 +1343,8 @@ episode_client(struct worker *w, unsigned r)
 	off = buf_pending(&w->out);
 	wire_encode(&w->out, WIRE_OP_PING, next_rid(w), &ping);
 	expect(w, off, X_PONG, 0);
-	if (send_out(w, &w->out, drip) < 0 || await(w, ANSWER_MS, all_done) <= 0) {
+	if (send_out(w, &w->out, drip) < 0 ||
+	    await(w, ANSWER_MS, all_done) <= 0) {
 		unsigned left = 0;
 
 		for (i = 0; i < w->nex; i++)
@@ -1501,7 +1508,7 @@ worker_main(void *arg)
 	return NULL;
 }
 
-/* ---- canary and liveness ------------------------------------------------------------- */
+/* ---- canary and liveness ------------------------------------------------- */
 
 /* The replica answers STATUS on its client port (or, known only by its
  * internal port, HELLO there). 0, or -1 with why. */
@@ -1580,7 +1587,8 @@ canary_scan(struct ctl *c, char *why, size_t len)
 		if (link_call(&c->lk, WIRE_OP_FETCH, 9, &f, &h, &c->pl,
 		    deadline) < 0 || h.opcode != WIRE_OP_MESSAGES || wire_decode(
 		    d, buf_head(&c->pl), buf_pending(&c->pl), &ms, NULL) < 0) {
-			snprintf(why, len, "FETCH after %" PRIu64 " failed", after);
+			snprintf(why, len, "FETCH after %" PRIu64 " failed",
+			    after);
 			goto out;
 		}
 		more = ms.more && ms.msgs.count > 0;
@@ -1594,16 +1602,17 @@ canary_scan(struct ctl *c, char *why, size_t len)
 			canary_body(want, sizeof want, k);
 			if (k == 0 || k > F.cn || strcmp(want, it.body) ||
 			    it.id != F.cids[k] || ++seen[k] > 1) {
-				snprintf(why, len, "canary message #%u (id %" PRIu64
-				    ") is changed or repeated", k, it.id);
+				snprintf(why, len, "canary message #%u (id "
+				    "%" PRIu64 ") is changed or repeated", k,
+				    it.id);
 				goto out;
 			}
 		}
 	}
 	for (k = 1; seen && k <= F.cn; k++)
 		if (seen[k] != 1) {
-			snprintf(why, len, "canary message #%u (id %" PRIu64 ") is "
-			    "missing", k, F.cids[k]);
+			snprintf(why, len, "canary message #%u (id %" PRIu64
+			    ") is missing", k, F.cids[k]);
 			goto out;
 		}
 	rc = seen ? 0 : -1;
@@ -1655,8 +1664,9 @@ canary_check(char *why, size_t len)
 			break;
 		}
 		F.have_ctoken = 1;
-		if (link_call(&c.lk, WIRE_OP_SEND, 8, &s, &h, &c.pl, deadline) < 0 ||
-		    h.opcode == WIRE_OP_REDIRECT || h.opcode == WIRE_OP_NO_PRIMARY ||
+		if (link_call(&c.lk, WIRE_OP_SEND, 8, &s, &h, &c.pl,
+		    deadline) < 0 || h.opcode == WIRE_OP_REDIRECT ||
+		    h.opcode == WIRE_OP_NO_PRIMARY ||
 		    error_code(&h, &c.pl) == WIRE_E_UNAVAILABLE) {
 			link_close(&c.lk);	/* again, the same seq */
 			nap(100);
@@ -1702,7 +1712,7 @@ canary_round(void)
 	return rc;
 }
 
-/* ---- --serve: a hostile server for the client ------------------------------------------ */
+/* ---- --serve: a hostile server for the client ---------------------------- */
 
 /* The response a request's summary names ("... -> SESSION"), in the table. */
 static const struct wire_opdesc *
@@ -1859,7 +1869,8 @@ serve(uint64_t deadline)
 			int rc = 0, drop = 0;
 
 			if (pf[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) {
-				k = recv(c->fd, buf_reserve(&c->in, 65536), 65536, 0);
+				k = recv(c->fd, buf_reserve(&c->in, 65536),
+				    65536, 0);
 				c->in.len += k > 0 ? (size_t)k : 0;
 				drop = k == 0 || (k < 0 && errno != EAGAIN);
 				F.st.closes += k == 0;
@@ -1872,7 +1883,8 @@ serve(uint64_t deadline)
 				total++;
 			}
 			if (buf_pending(&c->out)) {
-				size_t w = chance(&rng, 5) ? 1 : buf_pending(&c->out);
+				size_t w = chance(&rng, 5) ? 1 :
+				    buf_pending(&c->out);
 
 				if ((k = send(c->fd, buf_head(&c->out), w,
 				    MSG_NOSIGNAL)) > 0)
@@ -1908,7 +1920,7 @@ serve(uint64_t deadline)
 	return 0;
 }
 
-/* ---- set-up, summary, main ------------------------------------------------------------ */
+/* ---- set-up, summary, main ----------------------------------------------- */
 
 static void
 summary(double secs)
@@ -1942,14 +1954,15 @@ summary(double secs)
 		    "caused: about %" PRIu64 "\n  deviations from the spec: %"
 		    PRIu64 "\n", s->sessions, s->hashes, s->devs);
 		for (i = 0; i < F.ndk; i++)
-			printf("    %6" PRIu64 " x %.70s\n", F.dk[i].n, F.dk[i].fmt);
+			printf("    %6" PRIu64 " x %.70s\n", F.dk[i].n,
+			    F.dk[i].fmt);
 		printf("  liveness checks: %u passed, %u failed; canary checks: "
 		    "%u passed, %u failed%s\n", F.lpass, F.lfail, F.cpass,
 		    F.cfail, F.cport ? "" : " (no client port known: none)");
 		if (F.epoch0 != F.epoch1)
-			printf("  NOTE: the epoch went from %" PRIu64 " to %" PRIu64
-			    ": elections happened during the run\n", F.epoch0,
-			    F.epoch1);
+			printf("  NOTE: the epoch went from %" PRIu64 " to "
+			    "%" PRIu64 ": elections happened during the run\n",
+			    F.epoch0, F.epoch1);
 	}
 }
 
@@ -2035,7 +2048,8 @@ setup(const char *conf, uint64_t id, const char *addr, const char *host)
 		if (colon == NULL || colon == addr || (size_t)(colon - addr) >
 		    CHAT_MAX_HOST || number(colon + 1, 1, 65535, &v) < 0)
 			return bad_usage("bad --addr (HOST:PORT): ", addr);
-		snprintf(F.host, sizeof F.host, "%.*s", (int)(colon - addr), addr);
+		snprintf(F.host, sizeof F.host, "%.*s", (int)(colon - addr),
+		    addr);
 		F.port = (uint16_t)v;
 		F.cport = F.internal ? 0 : F.port;
 	}
@@ -2057,7 +2071,8 @@ setup(const char *conf, uint64_t id, const char *addr, const char *host)
 	snprintf(F.words[F.nwords++], sizeof F.words[0], FUZZ_PW);
 	snprintf(F.words[F.nwords++], sizeof F.words[0], "127.0.0.1");
 	for (i = 0; i < ARRAY_LEN(utf8_ok); i++)
-		snprintf(F.words[F.nwords++], sizeof F.words[0], "%s", utf8_ok[i]);
+		snprintf(F.words[F.nwords++], sizeof F.words[0], "%s",
+		    utf8_ok[i]);
 	return 0;
 }
 
@@ -2073,8 +2088,8 @@ main(int argc, char **argv)
 		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *conf = NULL, *addr = NULL, *host = NULL;
-	uint64_t id = 0, nconns = 4, every = 5000, serve_port = 0, next_canary;
-	uint64_t t0 = now_ms(), t_end = UINT64_MAX;
+	uint64_t id = 0, nconns = 4, every = 5000, serve_port = 0;
+	uint64_t t0 = now_ms(), t_end = UINT64_MAX, next_canary, last;
 	const struct { int ch; uint64_t lo, hi, *v; const char *what; } num[] = {
 		{ 'i', 1, 65535, &id, "bad replica id: " },
 		{ 'S', 0, UINT64_MAX, &F.seed, "bad seed: " },
@@ -2109,7 +2124,8 @@ main(int argc, char **argv)
 		case 'v': F.verbose = 1; break;
 		case 'h': return usage(stdout, 0);
 		case 'P':
-			if (strcmp(optarg, "client") && strcmp(optarg, "internal"))
+			if (strcmp(optarg, "client") &&
+			    strcmp(optarg, "internal"))
 				return bad_usage("--port is client or internal: ",
 				    optarg);
 			F.internal = optarg[0] == 'i';
@@ -2157,7 +2173,8 @@ main(int argc, char **argv)
 	for (i = 0; i < F.nconns; i++) {
 		snprintf(ws[i].user, sizeof ws[i].user, "fz%" PRIu64 "-%u",
 		    (uint64_t)(F.seed % 100000000000ull), i);
-		snprintf(F.words[F.nwords++], sizeof F.words[0], "%s", ws[i].user);
+		snprintf(F.words[F.nwords++], sizeof F.words[0], "%s",
+		    ws[i].user);
 	}
 	if (live_check(F.fail_why, sizeof F.fail_why) < 0) {
 		fprintf(stderr, "wirefuzz: %s\n", F.fail_why);
@@ -2196,7 +2213,9 @@ main(int argc, char **argv)
 		    w) != 0)
 			abort();
 	}
-	for (next_canary = F.canary_every;; nap(20)) {
+	/* Every --canary-every frames, and at least every CHECK_MS: a hung
+	 * replica slows the frames down to nothing. */
+	for (next_canary = F.canary_every, last = now_ms();; nap(20)) {
 		uint64_t sent = atomic_load(&F.sent);
 
 		for (i = 0, k = 0; i < F.nconns; i++)
@@ -2205,13 +2224,14 @@ main(int argc, char **argv)
 			break;
 		if (now_ms() >= t_end)
 			atomic_store(&F.stop, 1);
-		if (sent >= next_canary) {
+		if (sent >= next_canary || now_ms() - last >= CHECK_MS) {
 			next_canary = sent + F.canary_every;
+			last = now_ms();
 			if (canary_round() < 0)
 				atomic_store(&F.stop, 1);
 			else if (!F.quiet)
-				fprintf(stderr, "wirefuzz: %" PRIu64 " frames, %u "
-				    "checks passed\n", sent, F.lpass);
+				fprintf(stderr, "wirefuzz: %" PRIu64 " frames, "
+				    "%u checks passed\n", sent, F.lpass);
 		}
 	}
 	atomic_store(&F.stop, 1);

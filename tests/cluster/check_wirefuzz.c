@@ -76,7 +76,8 @@ proc_start(struct proc *p, const char *input, const char *path,
 	ck_assert_int_ge(p->pid, 0);
 	if (p->pid == 0) {
 		char asan[512], ubsan[512];
-		const char *a = getenv("ASAN_OPTIONS"), *u = getenv("UBSAN_OPTIONS");
+		const char *a = getenv("ASAN_OPTIONS");
+		const char *u = getenv("UBSAN_OPTIONS");
 
 		snprintf(asan, sizeof asan, "%s%sexitcode=86", a ? a : "",
 		    a && *a ? ":" : "");
@@ -191,7 +192,7 @@ START_TEST(test_fuzz_cluster)
 		ck_assert_int_eq(h_replica_start(&c, i), 0);
 	primary = h_wait_primary(&c, 20000);
 	ck_assert_int_ge(primary, 0);
-	other = 2;	/* id 3: it takes HELLOs from 1 and 2, refuses the rest */
+	other = 2;	/* id 3: takes HELLOs from 1 and 2, refuses the rest */
 	snprintf(conf, sizeof conf, "%s", c.conf_path);
 	snprintf(pid_s, sizeof pid_s, "%u", c.r[primary].id);
 	snprintf(bid_s, sizeof bid_s, "%u", c.r[other].id);
@@ -215,8 +216,8 @@ START_TEST(test_fuzz_cluster)
 		    WNOHANG) == 0, "replica %u is gone", c.r[i].id);
 	}
 	/* And chatting still works. */
-	ck_assert_int_eq(h_chat_run(&c, "/register alice pa\n/register bob pb\n",
-	    &out, RUN_MS), 0);
+	ck_assert_int_eq(h_chat_run(&c, "/register alice pa\n"
+	    "/register bob pb\n", &out, RUN_MS), 0);
 	free(out);
 	ck_assert_int_eq(h_chat_run(&c, "/login alice pa\n/msg bob after the "
 	    "storm\n", &out, RUN_MS), 0);
@@ -232,7 +233,8 @@ END_TEST
 /* ./chat against hostile servers (several seeds at once). */
 START_TEST(test_client_under_fire)
 {
-	static const int seeds[NSEEDS] = { 6, 7, 10, 14 };	/* done in seconds */
+	/* Seeds whose sessions end in seconds (any seed ends in < 45 s). */
+	static const int seeds[NSEEDS] = { 6, 7, 10, 14 };
 	struct proc srv[NSEEDS], cli[NSEEDS];
 	char dir[] = "/tmp/chatd-wirefuzz-XXXXXX", conf[NSEEDS][600];
 	char port[NSEEDS][16], seed[NSEEDS][16];
@@ -244,17 +246,19 @@ START_TEST(test_client_under_fire)
 	/* Free loopback ports: from a cluster set-up that is never started. */
 	ck_assert_int_eq(h_cluster_create(&tmp, NSEEDS, NULL), 0);
 	for (i = 0; i < NSEEDS; i++) {
-		const char *args[] = { NULL, "--serve", port[i], "--seed", seed[i],
-		    "--duration", SERVE_S, NULL };
+		const char *args[] = { NULL, "--serve", port[i], "--seed",
+		    seed[i], "--duration", SERVE_S, NULL };
 		FILE *f;
 
 		snprintf(port[i], sizeof port[i], "%u", tmp.r[i].client_port);
 		snprintf(seed[i], sizeof seed[i], "%d", seeds[i]);
-		snprintf(conf[i], sizeof conf[i], "%s/replicas-%d.conf", dir, i);
+		snprintf(conf[i], sizeof conf[i], "%s/replicas-%d.conf", dir,
+		    i);
 		f = fopen(conf[i], "w");
 		ck_assert_ptr_nonnull(f);
-		fprintf(f, "replica 1 127.0.0.1 %u %u\nclient_timeout_ms 1000\n",
-		    tmp.r[i].client_port, tmp.r[i].internal_port);
+		fprintf(f, "replica 1 127.0.0.1 %u %u\n"
+		    "client_timeout_ms 1000\n", tmp.r[i].client_port,
+		    tmp.r[i].internal_port);
 		fclose(f);
 		proc_start(&srv[i], NULL, "tools/wirefuzz", args);
 	}
@@ -299,8 +303,8 @@ START_TEST(test_client_under_fire)
 		ck_assert_ptr_null(strstr(out, "Sanitizer"));
 		ck_assert_ptr_null(strstr(out, "runtime error"));
 		ck_assert_msg(srv[i].status != -1 && WIFEXITED(srv[i].status) &&
-		    WEXITSTATUS(srv[i].status) == 0, "wirefuzz --serve (seed %s) "
-		    "failed", seed[i]);
+		    WEXITSTATUS(srv[i].status) == 0,
+		    "wirefuzz --serve (seed %s) failed", seed[i]);
 		proc_free(&cli[i]);
 		proc_free(&srv[i]);
 		unlink(conf[i]);
