@@ -309,16 +309,24 @@ lookup(struct ratelimit *rl, enum rl_kind kind, const char *key,
 	return e;
 }
 
+/* The live entry for a raw (not yet normalised) key, or NULL. */
+static struct rl_entry *
+find(struct ratelimit *rl, enum rl_kind kind, const char *raw, uint64_t now)
+{
+	char key[RL_KEY_MAX + 1];
+	uint64_t h;
+
+	rl_key(kind, raw, key);
+	return lookup(rl, kind, key, now, &h);
+}
+
 uint64_t
 rl_wait(struct ratelimit *rl, enum rl_kind kind, const char *raw,
 	uint64_t now_ms)
 {
-	char key[RL_KEY_MAX + 1];
-	struct rl_entry *e;
-	uint64_t h, d, since;
+	struct rl_entry *e = find(rl, kind, raw, now_ms);
+	uint64_t d, since;
 
-	rl_key(kind, raw, key);
-	e = lookup(rl, kind, key, now_ms, &h);
 	if (e == NULL)
 		return 0;
 	d = rl_delay(&rl->p.policy[kind], e->failures);
@@ -361,12 +369,8 @@ void
 rl_success(struct ratelimit *rl, enum rl_kind kind, const char *raw,
 	   uint64_t now_ms)
 {
-	char key[RL_KEY_MAX + 1];
-	struct rl_entry *e;
-	uint64_t h;
+	struct rl_entry *e = find(rl, kind, raw, now_ms);
 
-	rl_key(kind, raw, key);
-	e = lookup(rl, kind, key, now_ms, &h);
 	if (e)
 		entry_remove(rl, e);
 }
@@ -375,11 +379,7 @@ unsigned
 rl_failures(struct ratelimit *rl, enum rl_kind kind, const char *raw,
 	    uint64_t now_ms)
 {
-	char key[RL_KEY_MAX + 1];
-	struct rl_entry *e;
-	uint64_t h;
+	struct rl_entry *e = find(rl, kind, raw, now_ms);
 
-	rl_key(kind, raw, key);
-	e = lookup(rl, kind, key, now_ms, &h);
 	return e ? e->failures : 0;
 }

@@ -507,8 +507,9 @@ h_raw_closed(int fd, int timeout_ms)
 	}
 }
 
-int
-h_raw_connect(uint16_t port, int flags)
+/* h_raw_connect with a bound on the HELLO answer. */
+static int
+raw_connect(uint16_t port, int flags, int timeout_ms)
 {
 	int small = 4096;
 	struct sockaddr_in a;
@@ -538,13 +539,20 @@ h_raw_connect(uint16_t port, int flags)
 	snprintf(m.software, sizeof m.software, "harness");
 	buf_init(&b);
 	if (h_raw_send(fd, WIRE_OP_HELLO, 1, &m) < 0 ||
-	    h_raw_recv(fd, &h, &b, 5000) < 0 || h.opcode != WIRE_OP_HELLO) {
+	    h_raw_recv(fd, &h, &b, timeout_ms) < 0 ||
+	    h.opcode != WIRE_OP_HELLO) {
 		buf_free(&b);
 		close(fd);
 		return -1;
 	}
 	buf_free(&b);
 	return fd;
+}
+
+int
+h_raw_connect(uint16_t port, int flags)
+{
+	return raw_connect(port, flags, 5000);
 }
 
 /* ---- replication ---------------------------------------------------------- */
@@ -576,37 +584,7 @@ h_running(const struct h_cluster *c, int i)
 static int
 connect_hello(uint16_t port, int timeout_ms)
 {
-	struct sockaddr_in a;
-	struct wire_HELLO m;
-	struct wire_header h;
-	struct buf b;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons(port);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		close(fd);
-		return -1;
-	}
-	memset(&m, 0, sizeof m);
-	m.version_min = WIRE_VERSION_MIN;
-	m.version_max = WIRE_VERSION_MAX;
-	m.kind = 1;
-	snprintf(m.software, sizeof m.software, "harness");
-	buf_init(&b);
-	if (h_raw_send(fd, WIRE_OP_HELLO, 1, &m) < 0 ||
-	    h_raw_recv(fd, &h, &b, timeout_ms) < 0 ||
-	    h.opcode != WIRE_OP_HELLO) {
-		buf_free(&b);
-		close(fd);
-		return -1;
-	}
-	buf_free(&b);
-	return fd;
+	return raw_connect(port, H_RAW_HELLO, timeout_ms);
 }
 
 int
