@@ -132,7 +132,8 @@ int store_draft(struct store *s, uint64_t uid, uint64_t id,
 		struct wire_item_DRAFT *d);	/* 0 found, 1 not */
 
 /* The stored result of a client request: 0 found (reply_op may be 0 for
- * requests that store no reply, e.g. LOGIN), 1 not found. */
+ * requests that store no reply, e.g. LOGIN), 1 not found, 2 not found
+ * because its result was pruned (the client's floor is at or above seq). */
 int store_request_find(struct store *s, uint64_t client_id, uint64_t seq,
 		       uint16_t *reply_op, struct buf *reply);
 

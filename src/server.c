@@ -727,6 +727,12 @@ server_retry_answer(struct client *c, uint32_t rid, const struct mut *m)
 		client_error(c, rid, WIRE_E_INTERNAL, 0, "storage error");
 		return 1;
 	}
+	if (rc == 2) {
+		client_error(c, rid, WIRE_E_RETRY_TOO_OLD, 0, "the result of "
+		    "request %llu is no longer kept; it may or may not have "
+		    "taken effect", (unsigned long long)m->seq);
+		return 1;
+	}
 	if (rc != 0 || reply_op == 0)
 		return 0;	/* new, or a LOGIN (no stored reply): run it */
 	log_debug("client %llu: retry of seq %llu answered from the stored "

@@ -4,7 +4,8 @@
  * the log back. The effect of records is in store_apply.c, the read
  * queries in store_query.c. See store.h for the contracts.
  *
- * Schema (version 1; meta.schema_version):
+ * Schema (version 2; meta.schema_version; version 1 lacked request_floors,
+ * which opening creates):
  *
  *   meta(key TEXT PRIMARY KEY, value)
  *       Small state. Written by apply: max_msg_id, max_draft_id (id
@@ -39,6 +40,11 @@
  *   requests(client_id, seq, lsn, at, reply_op, reply BLOB,
  *            PRIMARY KEY(client_id, seq)) WITHOUT ROWID
  *       index requests_at(at) for the periodic age-based pruning.
+ *   request_floors(client_id INTEGER PRIMARY KEY, seq, at)
+ *       The client's stored results with seq <= this were pruned (by count
+ *       or age), so a retry of one is answered RETRY_TOO_OLD instead of
+ *       running again; at = time of the record that raised it. Floors are
+ *       dropped a week after they last rose.
  *
  * The log position (last epoch, lsn) is the log row with the largest lsn,
  * read at open and then kept in struct store: apply() advances it after a
@@ -55,7 +61,7 @@
 #include "log.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS log("
@@ -95,7 +101,10 @@ static const char schema_sql[] =
 	" lsn INTEGER NOT NULL, at INTEGER NOT NULL,"
 	" reply_op INTEGER NOT NULL, reply BLOB NOT NULL,"
 	" PRIMARY KEY(client_id, seq)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS requests_at ON requests(at);";
+	"CREATE INDEX IF NOT EXISTS requests_at ON requests(at);"
+	"CREATE TABLE IF NOT EXISTS request_floors("
+	" client_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
+	" at INTEGER NOT NULL);";
 
 /* ---- statement cache and helpers --------------------------------------- */
 
@@ -307,8 +316,8 @@ setup_schema(struct store *s, char *err, size_t errlen)
 		return -1;
 	}
 	if (sqlite3_exec(s->db, schema_sql, NULL, NULL, NULL) != SQLITE_OK ||
-	    (rc == 1 && store_meta_set_u64(s, "schema_version",
-	    SCHEMA_VERSION) < 0) ||
+	    ((rc == 1 || version < SCHEMA_VERSION) &&
+	    store_meta_set_u64(s, "schema_version", SCHEMA_VERSION) < 0) ||
 	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto sqlfail;
 	return 0;

@@ -28,6 +28,7 @@
 #define REQUESTS_PER_CLIENT 1024	/* stored results kept per client */
 #define REQUEST_MAX_AGE_MS  (24ull * 3600 * 1000)
 #define REQUEST_PRUNE_EVERY 1000	/* lsns between age-based prunes */
+#define REQUEST_FLOOR_AGE_MS (7ull * 24 * 3600 * 1000)	/* floor kept */
 
 /* Any decoded record payload. */
 union record {
@@ -465,7 +466,9 @@ log_insert(struct store *s, const struct wire_item_RECORD *r)
 
 /* Remember (client_id, seq) -> reply; keep the client's last
  * REQUESTS_PER_CLIENT seqs; every REQUEST_PRUNE_EVERY lsns drop results
- * older than a day (by record time, so the same on every replica). */
+ * older than a day (by record time, so the same on every replica). What is
+ * dropped raises the client's floor (see store.c), so a late retry is
+ * refused rather than run twice. */
 static int
 remember_request(struct store *s, const struct wire_item_RECORD *r)
 {
@@ -483,22 +486,46 @@ remember_request(struct store *s, const struct wire_item_RECORD *r)
 	store_bind_blob(s, st, 6, r->reply.ptr, r->reply.len);
 	if (store_exec(s, st, "request put") < 0)
 		return -1;
-	if (r->seq > REQUESTS_PER_CLIENT &&
-	    exec2(s, ST_REQ_PRUNE_SEQ, "DELETE FROM requests"
+	if (r->seq <= REQUESTS_PER_CLIENT)
+		return 0;
+	if (exec2(s, ST_REQ_PRUNE_SEQ, "DELETE FROM requests"
 	    " WHERE client_id = ?1 AND seq <= ?2", r->client_id,
 	    r->seq - REQUESTS_PER_CLIENT, "request prune") < 0)
 		return -1;
-	return 0;
+	st = store_stmt(s, ST_REQ_FLOOR_SEQ,
+	    "INSERT INTO request_floors(client_id, seq, at) VALUES(?1, ?2, ?3)"
+	    " ON CONFLICT(client_id) DO UPDATE SET"
+	    " seq = max(seq, excluded.seq), at = excluded.at");
+	if (st == NULL)
+		return -1;
+	store_bind_u64(s, st, 1, r->client_id);
+	store_bind_u64(s, st, 2, r->seq - REQUESTS_PER_CLIENT);
+	store_bind_u64(s, st, 3, r->at);
+	return store_exec(s, st, "request floor");
 }
 
 static int
 prune_old_requests(struct store *s, const struct wire_item_RECORD *r)
 {
+	uint64_t cut;
+
 	if (r->lsn % REQUEST_PRUNE_EVERY != 0 || r->at <= REQUEST_MAX_AGE_MS)
 		return 0;
-	return exec1(s, ST_REQ_PRUNE_AT, "DELETE FROM requests"
-	    " WHERE at < ?1", r->at - REQUEST_MAX_AGE_MS,
-	    "request age prune");
+	cut = r->at - REQUEST_MAX_AGE_MS;
+	if (exec2(s, ST_REQ_FLOOR_AT, "INSERT INTO request_floors"
+	    "(client_id, seq, at) SELECT client_id, max(seq), ?2 FROM requests"
+	    " WHERE at < ?1 GROUP BY client_id"
+	    " ON CONFLICT(client_id) DO UPDATE SET"
+	    " seq = max(seq, excluded.seq), at = excluded.at", cut, r->at,
+	    "request floor by age") < 0 ||
+	    exec1(s, ST_REQ_PRUNE_AT, "DELETE FROM requests WHERE at < ?1",
+	    cut, "request age prune") < 0)
+		return -1;
+	if (r->at <= REQUEST_FLOOR_AGE_MS)
+		return 0;
+	return exec1(s, ST_REQ_FLOOR_PRUNE, "DELETE FROM request_floors"
+	    " WHERE at < ?1", r->at - REQUEST_FLOOR_AGE_MS,
+	    "request floor prune");
 }
 
 /* ---- apply ------------------------------------------------------------- */

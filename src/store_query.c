@@ -480,6 +480,26 @@ store_draft(struct store *s, uint64_t uid, uint64_t id,
 	return one_row(s, st, conv_draft, d, "draft");
 }
 
+/* 2 if the client's results up to seq were pruned, else 1 (never seen). */
+static int
+request_below_floor(struct store *s, uint64_t client_id, uint64_t seq)
+{
+	sqlite3_stmt *st = store_stmt(s, ST_Q_REQUEST_FLOOR,
+	    "SELECT seq FROM request_floors WHERE client_id = ?1");
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	store_bind_u64(s, st, 1, client_id);
+	rc = store_step(s, st, "request floor");
+	if (rc < 0)
+		return -1;
+	rc = rc == SQLITE_ROW &&
+	    (uint64_t)sqlite3_column_int64(st, 0) >= seq ? 2 : 1;
+	store_reset(st);
+	return rc;
+}
+
 int
 store_request_find(struct store *s, uint64_t client_id, uint64_t seq,
 		   uint16_t *reply_op, struct buf *reply)
@@ -499,7 +519,7 @@ store_request_find(struct store *s, uint64_t client_id, uint64_t seq,
 		return -1;
 	if (rc == SQLITE_DONE) {
 		store_reset(st);
-		return 1;
+		return request_below_floor(s, client_id, seq);
 	}
 	op = sqlite3_column_int64(st, 0);
 	if (op < 0 || op > UINT16_MAX ||
@@ -615,6 +635,8 @@ store_dump(struct store *s, FILE *out, int with_log)
 		{ "sessions", "SELECT * FROM sessions ORDER BY token_hash" },
 		{ "requests", "SELECT * FROM requests"
 		  " ORDER BY client_id, seq" },
+		{ "request_floors", "SELECT * FROM request_floors"
+		  " ORDER BY client_id" },
 		{ "log", "SELECT * FROM log ORDER BY lsn" },
 	};
 	size_t i, n = sizeof tables / sizeof tables[0];

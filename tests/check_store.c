@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "buf.h"
 #include "log.h"
 #include "store.h"
@@ -464,7 +466,7 @@ START_TEST(test_meta)
 	ck_assert_int_eq(store_meta_get_blob(S, "vote", &b), 0);
 	ck_assert_uint_eq(buf_pending(&b), 0);
 	ck_assert_int_eq(store_meta_get_u64(S, "schema_version", &v), 0);
-	ck_assert_uint_eq(v, 1);
+	ck_assert_uint_eq(v, 2);
 	buf_free(&b);
 }
 END_TEST
@@ -1151,10 +1153,14 @@ START_TEST(test_requests)
 	ck_assert_int_eq(store_request_find(S, 77, 1, &op, &r), 0);
 	x = (struct extra){ 77, 1025, WIRE_OP_OK, "r", 1 };
 	ck_assert_int_eq(filler(S, &x), 0);
-	ck_assert_int_eq(store_request_find(S, 77, 1, &op, &r), 1);
+	/* seq 1 was pruned: a retry of it is "too old", not "new". */
+	ck_assert_int_eq(store_request_find(S, 77, 1, &op, &r), 2);
 	ck_assert_int_eq(store_request_find(S, 77, 2, &op, &r), 0);
 	ck_assert_int_eq(store_request_find(S, 77, 1025, &op, &r), 0);
+	ck_assert_int_eq(store_request_find(S, 77, 1026, &op, &r), 1);
 	ck_assert_int_eq(store_request_find(S, 78, 5, &op, &r), 0);
+	ck_assert_int_eq(store_request_find(S, 78, 1, &op, &r), 1);
+	ck_assert_int_eq(rows(S, "request_floors"), 1);
 	buf_free(&r);
 }
 END_TEST
@@ -1180,8 +1186,19 @@ START_TEST(test_requests_age)
 			ck_assert_int_eq(store_request_find(S, 5, 1, &op, &r),
 			    0);
 	} while (l < 1000);
-	ck_assert_int_eq(store_request_find(S, 5, 1, &op, &r), 1);
+	ck_assert_int_eq(store_request_find(S, 5, 1, &op, &r), 2);
+	ck_assert_int_eq(store_request_find(S, 5, 2, &op, &r), 1);
 	ck_assert_int_eq(store_request_find(S, 6, 1, &op, &r), 0);
+
+	/* A floor is forgotten a week after it last rose. */
+	now_ms = T0 + 8 * DAY_MS + 2;
+	do {
+		ck_assert_int_eq(filler(S, NULL), 0);
+		store_last(S, &e, &l);
+	} while (l < 2000);
+	ck_assert_int_eq(store_request_find(S, 5, 1, &op, &r), 1);
+	ck_assert_int_eq(rows(S, "request_floors"), 1);	/* client 6's */
+	ck_assert_int_eq(store_request_find(S, 6, 1, &op, &r), 2);
 	buf_free(&r);
 }
 END_TEST
@@ -1609,11 +1626,38 @@ START_TEST(test_newer_schema)
 	char err[256] = "";
 
 	S = open_dir();
-	ck_assert_int_eq(store_meta_set_u64(S, "schema_version", 2), 0);
+	ck_assert_int_eq(store_meta_set_u64(S, "schema_version", 3), 0);
 	store_close(S);
 	S = store_open(dbdir, 0, err, sizeof err);
 	ck_assert_ptr_null(S);
-	ck_assert_msg(strstr(err, "schema version 2") != NULL, "err: %s", err);
+	ck_assert_msg(strstr(err, "schema version 3") != NULL, "err: %s", err);
+}
+END_TEST
+
+/* A version 1 store (before request_floors) opens, gains the table and
+ * says version 2. */
+START_TEST(test_schema_upgrade)
+{
+	char path[256];
+	sqlite3 *db;
+	uint64_t v;
+
+	S = open_dir();
+	ck_assert_int_eq(store_meta_set_u64(S, "schema_version", 1), 0);
+	store_close(S);
+	snprintf(path, sizeof path, "%s/chatd.db", dbdir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "DROP TABLE request_floors", NULL,
+	    NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	S = open_dir();
+	ck_assert_int_eq(store_meta_get_u64(S, "schema_version", &v), 0);
+	ck_assert_uint_eq(v, 2);
+	ck_assert_int_eq(rows(S, "request_floors"), 0);
+	ck_assert_int_eq(store_request_find(S, 1, 1, &(uint16_t){ 0 },
+	    &(struct buf){ 0 }), 1);
+	store_close(S);
+	S = NULL;
 }
 END_TEST
 
@@ -1880,6 +1924,7 @@ store_suite(void)
 	tcase_set_timeout(tf, 60);
 	tcase_add_test(tf, test_persistence);
 	tcase_add_test(tf, test_newer_schema);
+	tcase_add_test(tf, test_schema_upgrade);
 	tcase_add_test(tf, test_open_errors);
 	suite_add_tcase(s, tf);
 

@@ -297,11 +297,34 @@ error_code(const struct buf *payload)
 }
 
 static void
+raw_login_seq(int fd, const char *user, const char *pw, uint64_t client_id,
+	      uint64_t seq, uint32_t rid, struct buf *b)
+{
+	struct wire_LOGIN l;
+
+	memset(&l, 0, sizeof l);
+	l.client_id = client_id;
+	l.seq = seq;
+	snprintf(l.username, sizeof l.username, "%s", user);
+	snprintf(l.password, sizeof l.password, "%s", pw);
+	h_raw_send(fd, WIRE_OP_LOGIN, rid, &l);
+	expect_frame(fd, WIRE_OP_SESSION, rid, b);
+}
+
+/* Log in to an existing account on a fresh connection. */
+static void
+raw_login_only(int fd, const char *user, const char *pw, uint64_t client_id,
+	       uint32_t rid, struct buf *b)
+{
+	raw_login_seq(fd, user, pw, client_id, 1, rid, b);
+}
+
+/* Register the account, then log in. */
+static void
 raw_login(int fd, const char *user, const char *pw, uint64_t client_id,
 	  uint64_t *seq, struct buf *b)
 {
 	struct wire_REGISTER r;
-	struct wire_LOGIN l;
 
 	memset(&r, 0, sizeof r);
 	r.client_id = client_id;
@@ -310,13 +333,7 @@ raw_login(int fd, const char *user, const char *pw, uint64_t client_id,
 	snprintf(r.password, sizeof r.password, "%s", pw);
 	h_raw_send(fd, WIRE_OP_REGISTER, 10, &r);
 	expect_frame(fd, WIRE_OP_OK, 10, b);
-	memset(&l, 0, sizeof l);
-	l.client_id = client_id;
-	l.seq = ++*seq;
-	snprintf(l.username, sizeof l.username, "%s", user);
-	snprintf(l.password, sizeof l.password, "%s", pw);
-	h_raw_send(fd, WIRE_OP_LOGIN, 11, &l);
-	expect_frame(fd, WIRE_OP_SESSION, 11, b);
+	raw_login_seq(fd, user, pw, client_id, ++*seq, 11, b);
 }
 
 /* A request repeated with the same (client_id, seq) — as a client does
@@ -362,16 +379,7 @@ START_TEST(test_retry_is_applied_once)
 
 	/* alice has exactly one message. */
 	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
-	{
-		struct wire_LOGIN l;
-		memset(&l, 0, sizeof l);
-		l.client_id = 0xBEEF;
-		l.seq = 1;
-		snprintf(l.username, sizeof l.username, "alice");
-		snprintf(l.password, sizeof l.password, "pa");
-		h_raw_send(fd, WIRE_OP_LOGIN, 30, &l);
-		expect_frame(fd, WIRE_OP_SESSION, 30, &b);
-	}
+	raw_login_only(fd, "alice", "pa", 0xBEEF, 30, &b);
 	memset(&f, 0, sizeof f);
 	f.max = 100;
 	h_raw_send(fd, WIRE_OP_FETCH, 31, &f);
@@ -379,6 +387,60 @@ START_TEST(test_retry_is_applied_once)
 	ck_assert_int_eq(wire_decode(wire_op(WIRE_OP_MESSAGES), buf_head(&b),
 	    buf_pending(&b), &m, NULL), 0);
 	ck_assert_uint_eq(m.msgs.count, 1);
+	close(fd);
+	buf_free(&b);
+	stop_all();
+}
+END_TEST
+
+/* A retry whose stored result was pruned (the client sent 1024 newer
+ * requests since) is refused with RETRY_TOO_OLD instead of running again:
+ * the message exists once, not twice. */
+START_TEST(test_retry_too_old)
+{
+	struct wire_SEND s;
+	struct wire_INBOX_INFO ic;
+	struct buf b;
+	uint64_t seq = 0, first;
+	uint32_t i;
+	int fd;
+
+	start_one();
+	buf_init(&b);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	ck_assert_int_ge(fd, 0);
+	raw_login(fd, "dave", "pd", 0xAC, &seq, &b);
+	close(fd);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	ck_assert_int_ge(fd, 0);
+	raw_login(fd, "carol", "pc", 0xAB, &seq, &b);
+	memset(&s, 0, sizeof s);
+	s.client_id = 0xAB;
+	snprintf(s.to, sizeof s.to, "dave");
+	snprintf(s.body, sizeof s.body, "once");
+	first = seq + 1;
+	for (i = 0; i < 1025; i++) {
+		s.seq = ++seq;
+		h_raw_send(fd, WIRE_OP_SEND, 100 + i, &s);
+		expect_frame(fd, WIRE_OP_SENT, 100 + i, &b);
+	}
+	/* The newest result is still kept; the first one's is gone. */
+	h_raw_send(fd, WIRE_OP_SEND, 5000, &s);
+	expect_frame(fd, WIRE_OP_SENT, 5000, &b);
+	s.seq = first;
+	h_raw_send(fd, WIRE_OP_SEND, 5001, &s);
+	expect_frame(fd, WIRE_OP_ERROR, 5001, &b);
+	ck_assert_int_eq(error_code(&b), WIRE_E_RETRY_TOO_OLD);
+
+	close(fd);
+	fd = h_raw_connect(cl.r[0].client_port, H_RAW_HELLO);
+	ck_assert_int_ge(fd, 0);
+	raw_login_only(fd, "dave", "pd", 0xAD, 5003, &b);
+	h_raw_send(fd, WIRE_OP_INBOX, 5002, &(struct wire_INBOX){ 0 });
+	expect_frame(fd, WIRE_OP_INBOX_INFO, 5002, &b);
+	ck_assert_int_eq(wire_decode(wire_op(WIRE_OP_INBOX_INFO),
+	    buf_head(&b), buf_pending(&b), &ic, NULL), 0);
+	ck_assert_uint_eq(ic.total, 1025);
 	close(fd);
 	buf_free(&b);
 	stop_all();
@@ -689,6 +751,7 @@ single_suite(void)
 	tcase_add_test(tc, test_restart_sigterm);
 	tcase_add_test(tc, test_restart_kill9);
 	tcase_add_test(tc, test_retry_is_applied_once);
+	tcase_add_test(tc, test_retry_too_old);
 	tcase_add_test(tc, test_bad_input);
 	tcase_add_test(tc, test_hello_deadline);
 	tcase_add_test(tc, test_slow_reader_dropped);
