@@ -143,10 +143,19 @@ int store_max_ids(struct store *s, uint64_t *msg_id, uint64_t *draft_id);
 
 /* ---- snapshots ------------------------------------------------------- */
 
-/* Copy the committed store into a self-contained SQLite file at path (no
- * transaction may be open). 0, or -1 with err filled. */
-int store_backup_to(struct store *s, const char *path, char *err,
-		    size_t errlen);
+/* Copy the committed store into a self-contained SQLite file at path, in
+ * steps. store_copy_step copies up to `pages` more pages (-1: all) and must
+ * run with no transaction open; commits made between steps are carried
+ * into the copy, so a finished copy holds the store as of that last step.
+ * It returns 0 (more to do), 1 (done: the file is complete and closed, c
+ * is freed) or -1 (failed, err filled: call store_copy_abort). Abort
+ * removes the file and frees c. */
+struct store_copy;
+struct store_copy *store_copy_start(struct store *s, const char *path,
+				    char *err, size_t errlen);
+int  store_copy_step(struct store *s, struct store_copy *c, int pages,
+		     char *err, size_t errlen);
+void store_copy_abort(struct store_copy *c);
 /* Replace the store in dir with the snapshot file (renamed into place;
  * the old store and its WAL are gone afterwards) and open it. s is closed
  * in every case; returns the new store, or NULL with err filled (then the

@@ -207,6 +207,8 @@ void repl_vote_peer_lost(struct repl *r, struct peer *p);
 /* Primary: send a full snapshot to p (its log diverged or is too old). */
 void repl_snap_start(struct repl *r, struct peer *p);
 void repl_snap_pump(struct repl *r, struct peer *p);
+/* After each turn's commit: advance snapshot copies in progress. */
+void repl_snap_progress(struct repl *r);
 void repl_snap_cancel(struct peer *p);
 void repl_on_snap(struct repl *r, struct peer *p, const struct wire_header *h,
 		  const uint8_t *payload);

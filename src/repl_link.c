@@ -949,6 +949,7 @@ void
 repl_step_down(struct repl *r, const char *why)
 {
 	struct server *s = r->srv;
+	size_t i;
 
 	if (s->role != ROLE_PRIMARY)
 		return;
@@ -958,6 +959,8 @@ repl_step_down(struct repl *r, const char *why)
 	s->primary_id = 0;
 	r->primary_since = 0;
 	snprintf(r->note, sizeof r->note, "stepped down: %s", why);
+	for (i = 0; i < r->npeers; i++)
+		repl_snap_cancel(&r->peers[i]);	/* a snapshot copy holds the store */
 	server_lost_primacy(s);
 }
 

@@ -10,8 +10,11 @@
  * store, restore its own durable promises (the file carries the
  * primary's), and ask to catch up from the snapshot's last record.
  *
- * The copy is taken in one step on the loop thread; for stores of
- * hundreds of megabytes that stalls the loop for a while (NOTEBOOK.md).
+ * The copy is made a few pages at a time, after each turn's commit
+ * (repl_snap_progress, at most SNAP_STEP_MS per turn), so even a store of
+ * gigabytes never stalls the loop; shipping to that backup waits, and
+ * SNAP_BEGIN goes out when the copy is whole, naming the last record the
+ * copy holds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,15 +22,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "auth.h"
 #include "log.h"
 #include "repl.h"
 #include "server.h"
 
-#define SNAP_WINDOW (8u * 1024 * 1024)
+#define SNAP_WINDOW  (8u * 1024 * 1024)
+#define SNAP_PAGES   64	/* pages per backup step */
+#define SNAP_STEP_MS 4	/* copying per loop turn */
 
 struct snap_out {
+	struct store_copy *copy;	/* while the file is being made */
+	struct timer      *kick;	/* keeps the loop turning meanwhile */
+	struct loop       *loop;
 	int                fd;
 	char               path[CONFIG_MAX_PATH + 64];
 	uint64_t           size, sent, acked;
@@ -48,7 +57,12 @@ void
 repl_snap_cancel(struct peer *p)
 {
 	if (p->snap_out) {
-		close(p->snap_out->fd);
+		if (p->snap_out->kick)
+			timer_cancel(p->snap_out->loop, p->snap_out->kick);
+		if (p->snap_out->copy)
+			store_copy_abort(p->snap_out->copy);
+		else
+			close(p->snap_out->fd);
 		unlink(p->snap_out->path);
 		free(p->snap_out);
 		p->snap_out = NULL;
@@ -67,36 +81,67 @@ void
 repl_snap_start(struct repl *r, struct peer *p)
 {
 	struct server *s = r->srv;
-	struct wire_SNAP_BEGIN b;
 	struct snap_out *so;
-	struct logpos pos;
-	struct stat st;
 	char err[300];
 
 	repl_snap_cancel(p);
-	/* The copy holds committed data only: commit this turn first. */
-	if (store_in_txn(s->store) && store_commit(s->store) < 0) {
-		log_error("cannot commit before a snapshot");
-		return;
-	}
 	so = calloc(1, sizeof *so);
 	if (so == NULL)
 		return;
+	so->fd = -1;
+	so->loop = s->loop;
 	snprintf(so->path, sizeof so->path, "%s/snap-out-%u.db", s->data_dir,
 	    p->id);
-	repl_self_last(r, &pos);
-	if (store_backup_to(s->store, so->path, err, sizeof err) < 0 ||
-	    (so->fd = open(so->path, O_RDONLY | O_CLOEXEC)) < 0 ||
-	    fstat(so->fd, &st) < 0) {
-		log_error("snapshot for replica %u failed: %s", p->id,
-		    err[0] ? err : strerror(errno));
-		unlink(so->path);
+	so->copy = store_copy_start(s->store, so->path, err, sizeof err);
+	if (so->copy == NULL) {
+		log_error("snapshot for replica %u failed: %s", p->id, err);
 		free(so);
 		return;
 	}
+	p->snap_out = so;	/* shipping to p waits for the snapshot */
+	log_info("snapshot to replica %u: copying the store", p->id);
+}
+
+static void
+snap_kick(void *ud)
+{
+	struct snap_out *so = ud;
+
+	so->kick = NULL;	/* the turn it caused runs the next step */
+}
+
+static uint64_t
+mono_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The copy is whole: announce it with the position it holds and start
+ * streaming. No transaction is open, so our last record is committed and
+ * in the copy. */
+static void
+snap_announce(struct repl *r, struct peer *p)
+{
+	struct server *s = r->srv;
+	struct snap_out *so = p->snap_out;
+	struct wire_SNAP_BEGIN b;
+	struct logpos pos;
+	struct stat st;
+
+	so->copy = NULL;
+	if ((so->fd = open(so->path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    fstat(so->fd, &st) < 0) {
+		log_error("snapshot for replica %u failed: %s", p->id,
+		    strerror(errno));
+		repl_snap_cancel(p);
+		return;
+	}
+	repl_self_last(r, &pos);
 	so->size = (uint64_t)st.st_size;
 	auth_digest_init(&so->digest);
-	p->snap_out = so;
 	memset(&b, 0, sizeof b);
 	b.epoch = s->epoch;
 	b.snap_epoch = pos.epoch;
@@ -110,6 +155,39 @@ repl_snap_start(struct repl *r, struct peer *p)
 }
 
 void
+repl_snap_progress(struct repl *r)
+{
+	struct server *s = r->srv;
+	uint64_t until = 0;
+	char err[300];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < r->npeers; i++) {
+		struct peer *p = &r->peers[i];
+		struct snap_out *so = p->snap_out;
+
+		if (so == NULL || so->copy == NULL)
+			continue;
+		if (until == 0)
+			until = mono_now_ms() + SNAP_STEP_MS;
+		do
+			rc = store_copy_step(s->store, so->copy, SNAP_PAGES,
+			    err, sizeof err);
+		while (rc == 0 && mono_now_ms() < until);
+		if (rc < 0) {
+			log_error("snapshot for replica %u failed: %s", p->id,
+			    err);
+			repl_snap_cancel(p);
+		} else if (rc == 1) {
+			snap_announce(r, p);
+		} else if (so->kick == NULL) {
+			so->kick = timer_add(s->loop, 0, snap_kick, so);
+		}
+	}
+}
+
+void
 repl_snap_pump(struct repl *r, struct peer *p)
 {
 	struct snap_out *so = p->snap_out;
@@ -118,7 +196,7 @@ repl_snap_pump(struct repl *r, struct peer *p)
 	struct wire_SNAP_END e;
 	uint8_t digest[32];
 
-	if (so == NULL || p->state != LINK_UP)
+	if (so == NULL || so->copy != NULL || p->state != LINK_UP)
 		return;
 	while (so->sent < so->size && so->sent - so->acked < SNAP_WINDOW &&
 	    conn_output_pending(p->conn) < SNAP_WINDOW) {

@@ -467,6 +467,8 @@ server_commit(struct server *s)
 		repl_ship_all(&s->repl);
 	if (commit_local(s) < 0)
 		return;
+	if (s->role == ROLE_PRIMARY)
+		repl_snap_progress(&s->repl);
 	if (s->repl.need_ack)
 		repl_send_ack(&s->repl);
 	if (s->role == ROLE_PRIMARY) {
@@ -981,6 +983,7 @@ server_init(struct server *s, const struct config *cfg,
 	s->now = wall_ms();
 	buf_init(&s->scratch);
 	buf_init(&s->scratch_reply);
+	buf_init(&s->scratch_push);
 	if (store_max_ids(st, &s->last_msg_id, &s->last_draft_id) < 0) {
 		snprintf(err, errlen, "cannot read the store");
 		return -1;
@@ -1039,4 +1042,5 @@ server_shutdown(struct server *s)
 		listener_close(s->internal_listener);
 	buf_free(&s->scratch);
 	buf_free(&s->scratch_reply);
+	buf_free(&s->scratch_push);
 }

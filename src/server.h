@@ -110,6 +110,7 @@ struct server {
 	struct pending *pending, *pending_tail;
 	struct buf      scratch;	/* record payload encoding */
 	struct buf      scratch_reply;	/* reply payload encoding */
+	struct buf      scratch_push;	/* a push, encoded once for all */
 
 	struct listener *client_listener;
 	struct listener *internal_listener;

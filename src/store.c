@@ -274,6 +274,19 @@ set_pragmas(struct store *s, int file, int sync_full, char *err,
 {
 	char mode[16];
 
+	/* One process owns a store: holding SQLite's locks for good saves
+	 * two fcntl() calls per transaction and lets WAL mode keep its index
+	 * in heap memory instead of a shared-memory file. It must be set
+	 * before the first access. (Another process that opens the file
+	 * while chatd runs gets SQLITE_BUSY.) A page cache of 32 MiB keeps
+	 * the indexes' hot pages out of pread(). */
+	if (file && (sqlite3_exec(s->db, "PRAGMA locking_mode=EXCLUSIVE",
+	    NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "PRAGMA cache_size=-32768", NULL, NULL,
+	    NULL) != SQLITE_OK)) {
+		seterr(err, errlen, "pragma: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
 	if (file && (pragma_text(s->db, "PRAGMA journal_mode=WAL", mode,
 	    sizeof mode) < 0 || strcmp(mode, "wal") != 0)) {
 		seterr(err, errlen, "cannot enable WAL mode: %s",

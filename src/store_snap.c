@@ -4,7 +4,10 @@
  * pruned part of the primary's log).
  *
  * The primary copies its committed store with SQLite's online backup API
- * into a file that it then streams; the backup writes the stream to a
+ * into a file that it then streams — a few pages per loop turn, between
+ * transactions, so a large store does not stall the loop; writes made
+ * meanwhile through the same connection are carried into the copy by
+ * SQLite, so the finished file is the store as of the last step; the backup writes the stream to a
  * file of its own, checks the digest, and installs it in place of its
  * store: close, remove the old WAL, rename, reopen. The rename is the
  * atomic step: a crash before it leaves the old store, after it the new.
@@ -13,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sqlite3.h>
@@ -20,46 +24,94 @@
 #include "store.h"
 #include "store_internal.h"
 
-int
-store_backup_to(struct store *s, const char *path, char *err, size_t errlen)
-{
-	sqlite3 *dst = NULL;
+struct store_copy {
+	sqlite3        *dst;
 	sqlite3_backup *b;
+	char            path[PATH_MAX];
+};
+
+void
+store_copy_abort(struct store_copy *c)
+{
+	if (c == NULL)
+		return;
+	if (c->b)
+		sqlite3_backup_finish(c->b);
+	sqlite3_close(c->dst);
+	unlink(c->path);
+	free(c);
+}
+
+struct store_copy *
+store_copy_start(struct store *s, const char *path, char *err, size_t errlen)
+{
+	struct store_copy *c;
+	int rc;
+
+	if ((c = calloc(1, sizeof *c)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if ((size_t)snprintf(c->path, sizeof c->path, "%s", path) >=
+	    sizeof c->path) {
+		snprintf(err, errlen, "path too long");
+		free(c);
+		return NULL;
+	}
+	unlink(path);
+	rc = sqlite3_open_v2(path, &c->dst, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errstr(rc));
+		store_copy_abort(c);
+		return NULL;
+	}
+	/* No fsync per step: an unfinished or crashed copy is thrown away,
+	 * and the receiver checks the digest and syncs its own file. */
+	if (sqlite3_exec(c->dst, "PRAGMA synchronous=OFF", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
+		store_copy_abort(c);
+		return NULL;
+	}
+	c->b = sqlite3_backup_init(c->dst, "main", s->db, "main");
+	if (c->b == NULL) {
+		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
+		store_copy_abort(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+store_copy_step(struct store *s, struct store_copy *c, int pages, char *err,
+		size_t errlen)
+{
 	int rc;
 
 	if (store_in_txn(s)) {
 		snprintf(err, errlen, "a transaction is open");
 		return -1;
 	}
-	unlink(path);
-	rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, sqlite3_errstr(rc));
-		sqlite3_close(dst);
-		return -1;
-	}
-	b = sqlite3_backup_init(dst, "main", s->db, "main");
-	if (b == NULL) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(dst));
-		sqlite3_close(dst);
-		return -1;
-	}
-	rc = sqlite3_backup_step(b, -1);	/* all pages at once */
-	sqlite3_backup_finish(b);
-	if (rc != SQLITE_DONE) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errstr(rc));
-		sqlite3_close(dst);
-		return -1;
-	}
+	rc = sqlite3_backup_step(c->b, pages);
+	if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return 0;
+	rc = sqlite3_backup_finish(c->b);
+	c->b = NULL;
 	/* A self-contained file: no WAL beside it. */
-	rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
-	sqlite3_close(dst);
-	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "backup: cannot leave WAL mode");
+	if (rc != SQLITE_OK || sqlite3_exec(c->dst, "PRAGMA journal_mode="
+	    "DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
 		return -1;
 	}
-	return 0;
+	rc = sqlite3_close(c->dst);
+	c->dst = NULL;
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "backup: close: %s", sqlite3_errstr(rc));
+		return -1;
+	}
+	free(c);
+	return 1;
 }
 
 static int

@@ -1888,6 +1888,62 @@ START_TEST(test_determinism)
 }
 END_TEST
 
+/* A snapshot copy made a page at a time while records keep being applied
+ * between the steps ends up equal to the store as of its last step. */
+START_TEST(test_copy_in_steps)
+{
+	char dir[300], path[320], err[256] = "";
+	struct store_copy *c;
+	struct store *copy;
+	struct gen g;
+	char *a, *b;
+	int i, rc, steps = 0;
+
+	S = open_dir();
+	memset(&g, 0, sizeof g);
+	g.x = 777;
+	for (i = 0; i < 400; i++)
+		gen_record(S, &g);
+	snprintf(dir, sizeof dir, "%s/copy", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof path, "%s/chatd.db", dir);
+	c = store_copy_start(S, path, err, sizeof err);
+	ck_assert_msg(c != NULL, "%s", err);
+	do {
+		rc = store_copy_step(S, c, 1, err, sizeof err);
+		ck_assert_msg(rc >= 0, "%s", err);
+		if (rc == 0 && steps++ % 2 == 0)
+			gen_record(S, &g);	/* a turn's commit */
+	} while (rc == 0);
+	ck_assert_int_gt(steps, 10);	/* really in steps */
+	copy = store_open(dir, 1, err, sizeof err);
+	ck_assert_msg(copy != NULL, "%s", err);
+	a = dump(S, 1);
+	b = dump(copy, 1);
+	ck_assert_str_eq(a, b);
+	free(a);
+	free(b);
+	store_close(copy);
+
+	/* No step inside a transaction; an aborted copy leaves no file. */
+	snprintf(path, sizeof path, "%s/other.db", dir);
+	ck_assert_int_eq(store_begin(S), 0);
+	c = store_copy_start(S, path, err, sizeof err);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(store_copy_step(S, c, 1, err, sizeof err), -1);
+	store_copy_abort(c);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	ck_assert_int_eq(store_rollback(S), 0);
+	store_close(S);
+	S = NULL;
+	snprintf(path, sizeof path, "%s/chatd.db", dir);
+	unlink(path);
+	snprintf(path, sizeof path, "%s/chatd.db-wal", dir);
+	unlink(path);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* ---- main ---------------------------------------------------------------- */
 
 static Suite *
@@ -1925,6 +1981,7 @@ store_suite(void)
 	tcase_add_test(tf, test_persistence);
 	tcase_add_test(tf, test_newer_schema);
 	tcase_add_test(tf, test_schema_upgrade);
+	tcase_add_test(tf, test_copy_in_steps);
 	tcase_add_test(tf, test_open_errors);
 	suite_add_tcase(s, tf);
 
