@@ -11,6 +11,30 @@
 #include "log.h"
 #include "server.h"
 
+/* Send one encoded push to every connection of uid except skip. */
+static void
+push_to_user(struct server *s, uint64_t uid, uint16_t op,
+	     const struct buf *payload, const struct client *skip)
+{
+	struct client *c;
+
+	for (c = online_first(s, uid); c; c = online_next(c, uid))
+		if (c != skip)
+			client_send_encoded(c, op, 0, buf_head(payload),
+			    buf_pending(payload));
+}
+
+/* Encode msg as op's payload, once for all its receivers. */
+static const struct buf *
+push_encode(struct server *s, uint16_t op, const void *msg)
+{
+	struct buf *b = &s->scratch_push;
+
+	buf_reset(b);
+	wire_encode_payload(b, &wire_op(op)->body, msg);
+	return b;
+}
+
 /* Push one message to every connection of its recipient, and to the
  * sender's other connections (the sending one has its reply), so every
  * window of a user shows the whole conversation. */
@@ -18,18 +42,15 @@ static void
 push_message(struct server *s, const struct wire_item_MSG *m,
 	     uint64_t sender_uid, const struct client *origin)
 {
+	const struct buf *b;
 	struct store_user to;
-	struct client *c;
 
 	if (store_user_find(s->store, m->to, &to) != 0)
 		return;
-	for (c = online_first(s, to.id); c; c = online_next(c, to.id))
-		client_send(c, WIRE_OP_PUSH_MSG, 0, m);
-	if (sender_uid == to.id)
-		return;		/* a message to oneself: done above */
-	for (c = online_first(s, sender_uid); c; c = online_next(c, sender_uid))
-		if (c != origin)
-			client_send(c, WIRE_OP_PUSH_MSG, 0, m);
+	b = push_encode(s, WIRE_OP_PUSH_MSG, m);
+	push_to_user(s, to.id, WIRE_OP_PUSH_MSG, b, NULL);
+	if (sender_uid != to.id)	/* else: a message to oneself, done */
+		push_to_user(s, sender_uid, WIRE_OP_PUSH_MSG, b, origin);
 }
 
 static void
@@ -79,7 +100,6 @@ push_receipts(struct server *s, const struct pending *p)
 	struct wire_item_MSGID id;
 	struct wire_item_MSG m;
 	struct store_user from;
-	struct client *c;
 
 	if (wire_decode_struct(&d->body, buf_head(&p->payload),
 	    buf_pending(&p->payload), &r, NULL) < 0)
@@ -93,8 +113,8 @@ push_receipts(struct server *s, const struct pending *p)
 		rc.id = m.id;
 		memcpy(rc.reader, r.reader, sizeof rc.reader);
 		rc.read_at = m.read_at;
-		for (c = online_first(s, from.id); c; c = online_next(c, from.id))
-			client_send(c, WIRE_OP_PUSH_RECEIPT, 0, &rc);
+		push_to_user(s, from.id, WIRE_OP_PUSH_RECEIPT,
+		    push_encode(s, WIRE_OP_PUSH_RECEIPT, &rc), NULL);
 	}
 }
 
