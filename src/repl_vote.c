@@ -347,6 +347,9 @@ decide(struct repl *r)
 		r->waiting_for = 0;
 		if (d.winner == s->self->id)
 			announce(r);
+		else if (s->role == ROLE_BACKUP && s->epoch == r->round.epoch &&
+		    s->primary_id == d.winner)
+			;	/* its announcement came first: already following */
 		else
 			snprintf(r->note, sizeof r->note, "waiting for replica "
 			    "%u to take epoch %llu", d.winner,
