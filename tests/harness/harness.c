@@ -38,25 +38,43 @@ bin_dir(void)
 	return d && *d ? d : "build";
 }
 
-/* A loopback port nobody listens on right now. */
+/*
+ * A loopback port nobody listens on right now, chosen at random below the
+ * kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 up by
+ * default): a port from bind(0) can be handed out again as the local port
+ * of some outgoing connection before the replica binds it ("Address
+ * already in use"), which with many tests running at once happens.
+ */
+#define H_PORT_LO 20000
+#define H_PORT_HI 32000
+
 static uint16_t
 free_port(void)
 {
+	static unsigned seed;
 	struct sockaddr_in a;
-	socklen_t len = sizeof a;
-	uint16_t port = 0;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int tries, one = 1;
 
-	if (fd < 0)
-		return 0;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
+	if (seed == 0)
+		seed = (unsigned)getpid() ^ (unsigned)time(NULL);
+	for (tries = 0; tries < 200; tries++) {
+		uint16_t port = (uint16_t)(H_PORT_LO +
+		    rand_r(&seed) % (H_PORT_HI - H_PORT_LO));
+		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+		if (fd < 0)
+			return 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		memset(&a, 0, sizeof a);
+		a.sin_family = AF_INET;
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		a.sin_port = htons(port);
+		ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+		close(fd);
+		if (ok)
+			return port;
+	}
+	return 0;
 }
 
 static int
