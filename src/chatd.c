@@ -2,7 +2,7 @@
  * chatd.c — one replica: options, configuration, and wiring the modules
  * together. Nothing here decides anything about chat or replication.
  *
- *   chatd -c replicas.conf -i ID [-d DATADIR] [-v|-q] [--syslog]
+ *   chatd -c replicas.conf -i ID [-d DATADIR] [-k KEYFILE] [-v|-q] [--syslog]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +23,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chatd -c FILE -i ID [-d DATADIR] [-v | -q] [--syslog]\n"
+	    "usage: chatd -c FILE -i ID [-d DATADIR] [-k KEYFILE] [-v | -q]\n"
+	    "             [--syslog]\n"
 	    "       chatd --gen-key FILE\n"
 	    "       chatd --version | -h\n"
 	    "\n"
@@ -31,6 +32,8 @@ usage(FILE *f)
 	    "  -i, --id ID         which replica of FILE this process is\n"
 	    "  -d, --data DIR      data directory (default: DATA_DIR/replica-ID,\n"
 	    "                      DATA_DIR being the data_dir setting)\n"
+	    "  -k, --key-file FILE the cluster key (instead of the key_file\n"
+	    "                      setting)\n"
 	    "  -v, --verbose       log requests too (debug level)\n"
 	    "  -q, --quiet         log warnings and errors only\n"
 	    "      --syslog        log to syslog (facility daemon), not stderr\n"
@@ -59,6 +62,7 @@ main(int argc, char **argv)
 		{ "config",  required_argument, NULL, 'c' },
 		{ "id",      required_argument, NULL, 'i' },
 		{ "data",    required_argument, NULL, 'd' },
+		{ "key-file", required_argument, NULL, 'k' },
 		{ "verbose", no_argument,       NULL, 'v' },
 		{ "quiet",   no_argument,       NULL, 'q' },
 		{ "help",    no_argument,       NULL, 'h' },
@@ -67,7 +71,7 @@ main(int argc, char **argv)
 		{ "syslog",  no_argument,       NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conf_path = NULL, *data_dir = NULL;
+	const char *conf_path = NULL, *data_dir = NULL, *key_file = NULL;
 	char datadir_buf[CONFIG_MAX_PATH + 32], err[512], tag[24];
 	char dummy_hash[CHAT_MAX_PWHASH + 1];
 	enum log_level level = LOG_INFO;
@@ -80,7 +84,7 @@ main(int argc, char **argv)
 	char *end;
 	int opt, rc, use_syslog = 0, lock_fd;
 
-	while ((opt = getopt_long(argc, argv, "c:i:d:vqh", longopts,
+	while ((opt = getopt_long(argc, argv, "c:i:d:k:vqh", longopts,
 	    NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -98,6 +102,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			data_dir = optarg;
+			break;
+		case 'k':
+			key_file = optarg;
 			break;
 		case 'v':
 			level = LOG_DEBUG;
@@ -140,6 +147,11 @@ main(int argc, char **argv)
 	if (config_load(&cfg, conf_path, err, sizeof err) < 0) {
 		fprintf(stderr, "chatd: %s\n", err);
 		return 1;
+	}
+	if (key_file != NULL && snprintf(cfg.key_file, sizeof cfg.key_file,
+	    "%s", key_file) >= (int)sizeof cfg.key_file) {
+		fprintf(stderr, "chatd: key file name too long: %s\n", key_file);
+		return 2;
 	}
 	self = config_replica(&cfg, (uint32_t)id);
 	if (self == NULL) {
