@@ -6,6 +6,8 @@
  * Or, after log_to_syslog(), to syslog(3) (facility LOG_DAEMON, levels
  * mapped to LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG) without the time:
  * "r1 INFO elected primary ...".
+ * When stderr is systemd's journal (JOURNAL_STREAM names it), lines carry
+ * that priority as a "<N>" prefix instead of the time.
  *
  * Levels below the configured one cost a comparison. Never log passwords
  * or tokens: log user names and opcode names only.

@@ -5,7 +5,9 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,14 +24,34 @@ static const int syslog_prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 static char log_tag[32] = "chatd";
 static enum log_level log_level = LOG_INFO;
 static int log_syslog;
+static int log_journal;		/* stderr is systemd's journal stream */
 
 static const char *const level_names[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+
+/*
+ * systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connects to
+ * stderr. When stderr is still that stream, a line may start with "<N>",
+ * a syslog priority the journal takes as the line's level (sd-daemon(3));
+ * the journal stamps the time itself.
+ */
+static int
+stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat sb;
+
+	return js != NULL && sscanf(js, "%llu:%llu", &dev, &ino) == 2 &&
+	    fstat(STDERR_FILENO, &sb) == 0 && (unsigned long long)sb.st_dev ==
+	    dev && (unsigned long long)sb.st_ino == ino;
+}
 
 void
 log_init(const char *tag, enum log_level level)
 {
 	snprintf(log_tag, sizeof log_tag, "%s", tag);
 	log_level = level;
+	log_journal = stderr_is_journal();
 }
 
 void
@@ -65,7 +87,10 @@ log_msg(enum log_level level, const char *fmt, ...)
 
 	if (!log_enabled(level))
 		return;
-	if (!log_syslog) {	/* syslog stamps the time itself */
+	if (log_journal && !log_syslog) {
+		k = snprintf(line, sizeof line, "<%d>", syslog_prio[level]);
+		n = k > 0 ? (size_t)k : 0;
+	} else if (!log_syslog) {	/* syslog stamps the time itself */
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);

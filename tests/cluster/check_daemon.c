@@ -11,7 +11,9 @@
  *     kill -9): a new chatd starts at once;
  *   - SIGTERM: exit status 0, "stopped" logged;
  *   - --syslog: log lines leave stderr (only the refusal is checked: a
- *     test cannot read the system's syslog).
+ *     test cannot read the system's syslog);
+ *   - stderr on systemd's journal (JOURNAL_STREAM): lines carry their
+ *     level as a "<N>" priority prefix.
  *
  * Replicas run through the harness (loopback, temporary directory, stopped
  * by pid); one-shot runs of chatd through h_run with a deadline.
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "h_run.h"
@@ -222,6 +225,39 @@ START_TEST(test_lock)
 }
 END_TEST
 
+/* ---- under systemd -------------------------------------------------------- */
+
+/* With stderr on the journal (JOURNAL_STREAM names its device and inode,
+ * as systemd sets it), each line starts with its syslog priority, "<6>"
+ * for INFO, and no timestamp: the journal files it under that level. */
+START_TEST(test_journal_stream)
+{
+	char js[64];
+	struct stat sb;
+	FILE *f;
+
+	ck_assert_int_eq(h_cluster_create(&cl, 1, NULL), 0);
+	f = fopen(cl.r[0].log_path, "w");	/* the harness appends to it */
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(stat(cl.r[0].log_path, &sb), 0);
+	snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)sb.st_dev,
+	    (unsigned long long)sb.st_ino);
+	setenv("JOURNAL_STREAM", js, 1);
+	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
+	unsetenv("JOURNAL_STREAM");
+	ck_assert(h_log_contains(&cl, 0, "<6>r1 INFO replica 1 ready"));
+	ck_assert(!h_log_contains(&cl, 0, "Z r1 INFO"));
+	/* Not the journal (another inode): the usual timestamped lines. */
+	ck_assert_int_ne(h_replica_stop(&cl, 0, SIGTERM), -1);
+	setenv("JOURNAL_STREAM", "1:1", 1);
+	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
+	unsetenv("JOURNAL_STREAM");
+	ck_assert(h_log_contains(&cl, 0, "Z r1 INFO replica 1 ready"));
+	h_cluster_destroy(&cl);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -232,6 +268,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_bad_config);
 	tcase_add_test(tc, test_bad_arguments);
 	tcase_add_test(tc, test_lock);
+	tcase_add_test(tc, test_journal_stream);
 	suite_add_tcase(s, tc);
 	return s;
 }
