@@ -288,6 +288,7 @@ help:
 	@echo "make doc        regenerate wire/PROTOCOL.md tables from wire/wire.def"
 	@echo "make install PREFIX=/usr/local DESTDIR=   install programs, man pages, unit"
 	@echo "make uninstall  remove what install put (same PREFIX and DESTDIR)"
+	@echo "make install-check   install into a temporary DESTDIR, check, uninstall"
 	@echo "make fuzz       build the libFuzzer harnesses (clang); see tests/fuzz/README.md"
 	@echo "make valgrind   three replicas under valgrind memcheck (a few minutes)"
 	@echo "make clean      remove build products"
