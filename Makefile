@@ -25,7 +25,8 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 CFLAGS   ?=
 LDFLAGS  ?=
 ALL_CFLAGS = -std=c11 -g $(OPT) $(WARN) -D_GNU_SOURCE \
-             -DCHATD_VERSION='"$(VERSION)"' -Iinclude -Itests/harness $(PKG_CFLAGS) $(CFLAGS)
+             -DCHATD_VERSION='"$(VERSION)"' -Iinclude -Itests/harness $(PKG_CFLAGS) \
+             $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 # ---- dependencies --------------------------------------------------------
@@ -135,13 +136,55 @@ valgrind: chatd chat
 run: all
 	@bash tools/run-cluster replicas.conf
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
-	install -m 755 chatd $(DESTDIR)$(PREFIX)/sbin/chatd
-	install -m 755 chat $(DESTDIR)$(PREFIX)/bin/chat
+# ---- install ---------------------------------------------------------------
+# make install PREFIX=/usr/local DESTDIR=/tmp/stage puts in place:
+#   sbin/  chatd (and chatctl, once tools/chatctl.c exists)
+#   bin/   chat, wirefuzz, chatbench
+#   share/man/man{1,5,8}/  every man/*.[158], by its section
+#   lib/systemd/system/chatd@.service  with ExecStart at $(SBINDIR)/chatd
+#   share/doc/chatd/  replicas.conf.example, README.md
+# uninstall removes exactly those files, and share/doc/chatd once empty.
+# install-check (part of check) installs into a temporary DESTDIR,
+# checks the tree, and uninstalls again: tests/install-check.
+BINDIR   := $(PREFIX)/bin
+SBINDIR  := $(PREFIX)/sbin
+MANDIR   := $(PREFIX)/share/man
+DOCDIR   := $(PREFIX)/share/doc/chatd
+UNITDIR  := $(PREFIX)/lib/systemd/system
+INST_SBIN := chatd $(if $(wildcard tools/chatctl.c),chatctl)
+INST_BIN  := chat wirefuzz chatbench
+INST_MAN  := $(wildcard man/*.[158])
+INST_DOC  := dist/replicas.conf.example README.md
+# Where a program is built: chatd and chat at the top, tools under tools/.
+built     = $(if $(filter chatd chat,$(1)),$(BUILD)/$(1),$(BUILD)/tools/$(1))
+INSTALLED := $(addprefix $(DESTDIR)$(SBINDIR)/,$(INST_SBIN)) \
+             $(addprefix $(DESTDIR)$(BINDIR)/,$(INST_BIN)) \
+             $(foreach m,$(INST_MAN),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+             $(DESTDIR)$(UNITDIR)/chatd@.service \
+             $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(INST_DOC)))
+
+.PHONY: install-check
+
+install: $(foreach p,$(INST_SBIN) $(INST_BIN),$(call built,$(p)))
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DOCDIR) $(sort $(foreach m,$(INST_MAN),\
+	        $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))))
+	install -m 755 $(foreach p,$(INST_SBIN),$(call built,$(p))) $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(foreach p,$(INST_BIN),$(call built,$(p))) $(DESTDIR)$(BINDIR)/
+	$(foreach m,$(INST_MAN),install -m 644 $(m) \
+	    $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/ &&) true
+	sed 's|/usr/local/sbin/|$(SBINDIR)/|g' dist/chatd@.service \
+	    > $(DESTDIR)$(UNITDIR)/chatd@.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/chatd@.service
+	install -m 644 $(INST_DOC) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/chatd $(DESTDIR)$(PREFIX)/bin/chat
+	rm -f $(INSTALLED)
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+install-check: all
+	@MAKE="$(MAKE)" BUILD=$(BUILD) bash tests/install-check
+check test: install-check
 
 clean:
 	rm -rf build chatd chat $(TOOLS)
@@ -243,7 +286,9 @@ help:
 	@echo "make unit       unit tests only;  make cluster   integration tests only"
 	@echo "make run        start the replicas of replicas.conf; Ctrl-C stops them"
 	@echo "make doc        regenerate wire/PROTOCOL.md tables from wire/wire.def"
-	@echo "make install PREFIX=/usr/local DESTDIR=   install the binaries"
+	@echo "make install PREFIX=/usr/local DESTDIR=   install programs, man pages, unit"
+	@echo "make uninstall  remove what install put (same PREFIX and DESTDIR)"
+	@echo "make install-check   install into a temporary DESTDIR, check, uninstall"
 	@echo "make fuzz       build the libFuzzer harnesses (clang); see tests/fuzz/README.md"
 	@echo "make valgrind   three replicas under valgrind memcheck (a few minutes)"
 	@echo "make clean      remove build products"

@@ -3,6 +3,12 @@
  *
  *   2026-11-21T10:00:00.123Z r1 INFO elected primary for epoch 4 (...)
  *
+ * Or, after log_to_syslog(), to syslog(3) (facility LOG_DAEMON, levels
+ * mapped to LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG) without the time:
+ * "r1 INFO elected primary ...".
+ * When stderr is systemd's journal (JOURNAL_STREAM names it), lines carry
+ * that priority as a "<N>" prefix instead of the time.
+ *
  * Levels below the configured one cost a comparison. Never log passwords
  * or tokens: log user names and opcode names only.
  */
@@ -15,6 +21,8 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 /* tag: e.g. "r1" (replica id) or "chat"; level: the most verbose shown. */
 void log_init(const char *tag, enum log_level level);
+/* From now on, lines go to syslog as ident (openlog), not to stderr. */
+void log_to_syslog(const char *ident);
 void log_set_level(enum log_level level);
 int  log_enabled(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...)

@@ -105,6 +105,9 @@ int     conn_fd(const struct conn *c);
 const char *conn_peer(const struct conn *c);
 void    conn_set_max_payload(struct conn *c, uint32_t max_payload);
 void    conn_set_output_cap(struct conn *c, size_t cap);	/* default 4 MiB */
+/* The close reason of a connection whose peer read too slowly for the
+ * cap (the on_close callback may compare it with strcmp). */
+#define CONN_OUTPUT_FULL "output buffer full"
 /* Queue bytes. Returns 0, or -1 if the cap was passed (the connection is
  * then closing and the bytes were dropped). */
 int     conn_send(struct conn *c, const void *p, size_t n);

@@ -33,6 +33,9 @@ struct store;
 /* Open (creating if needed) DIR/chatd.db. sync_full: synchronous=FULL. */
 struct store *store_open(const char *dir, int sync_full, char *err,
 			 size_t errlen);
+/* mkdir -p DIR (mode 0700 for what it creates), as store_open does
+ * first. 0, or -1 with err. */
+int           store_make_dirs(const char *dir, char *err, size_t errlen);
 /* In-memory store for tests and fuzzing. */
 struct store *store_open_memory(void);
 void          store_close(struct store *s);

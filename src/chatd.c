@@ -2,7 +2,7 @@
  * chatd.c — one replica: options, configuration, and wiring the modules
  * together. Nothing here decides anything about chat or replication.
  *
- *   chatd -c replicas.conf -i ID [-d DATADIR] [-v|-q]
+ *   chatd -c replicas.conf -i ID [-d DATADIR] [-k KEYFILE] [-v|-q] [--syslog]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "net.h"
+#include "pidfile.h"
 #include "server.h"
 #include "store.h"
 
@@ -22,7 +23,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chatd -c FILE -i ID [-d DATADIR] [-v | -q]\n"
+	    "usage: chatd -c FILE -i ID [-d DATADIR] [-k KEYFILE] [-v | -q]\n"
+	    "             [--syslog]\n"
 	    "       chatd --gen-key FILE\n"
 	    "       chatd --version | -h\n"
 	    "\n"
@@ -30,8 +32,11 @@ usage(FILE *f)
 	    "  -i, --id ID         which replica of FILE this process is\n"
 	    "  -d, --data DIR      data directory (default: DATA_DIR/replica-ID,\n"
 	    "                      DATA_DIR being the data_dir setting)\n"
+	    "  -k, --key-file FILE the cluster key (instead of the key_file\n"
+	    "                      setting)\n"
 	    "  -v, --verbose       log requests too (debug level)\n"
 	    "  -q, --quiet         log warnings and errors only\n"
+	    "      --syslog        log to syslog (facility daemon), not stderr\n"
 	    "      --gen-key FILE  write a new cluster key (32 random bytes, mode\n"
 	    "                      0600) to FILE and exit; copy it to every host\n"
 	    "  -h, --help          this text\n"
@@ -57,14 +62,16 @@ main(int argc, char **argv)
 		{ "config",  required_argument, NULL, 'c' },
 		{ "id",      required_argument, NULL, 'i' },
 		{ "data",    required_argument, NULL, 'd' },
+		{ "key-file", required_argument, NULL, 'k' },
 		{ "verbose", no_argument,       NULL, 'v' },
 		{ "quiet",   no_argument,       NULL, 'q' },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ "version", no_argument,       NULL, 'V' },
 		{ "gen-key", required_argument, NULL, 'K' },
+		{ "syslog",  no_argument,       NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conf_path = NULL, *data_dir = NULL;
+	const char *conf_path = NULL, *data_dir = NULL, *key_file = NULL;
 	char datadir_buf[CONFIG_MAX_PATH + 32], err[512], tag[24];
 	char dummy_hash[CHAT_MAX_PWHASH + 1];
 	enum log_level level = LOG_INFO;
@@ -75,9 +82,9 @@ main(int argc, char **argv)
 	struct loop *l;
 	unsigned long id = 0;
 	char *end;
-	int opt, rc;
+	int opt, rc, use_syslog = 0, lock_fd;
 
-	while ((opt = getopt_long(argc, argv, "c:i:d:vqh", longopts,
+	while ((opt = getopt_long(argc, argv, "c:i:d:k:vqh", longopts,
 	    NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -96,11 +103,17 @@ main(int argc, char **argv)
 		case 'd':
 			data_dir = optarg;
 			break;
+		case 'k':
+			key_file = optarg;
+			break;
 		case 'v':
 			level = LOG_DEBUG;
 			break;
 		case 'q':
 			level = LOG_WARN;
+			break;
+		case 'S':
+			use_syslog = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -135,6 +148,11 @@ main(int argc, char **argv)
 		fprintf(stderr, "chatd: %s\n", err);
 		return 1;
 	}
+	if (key_file != NULL && snprintf(cfg.key_file, sizeof cfg.key_file,
+	    "%s", key_file) >= (int)sizeof cfg.key_file) {
+		fprintf(stderr, "chatd: key file name too long: %s\n", key_file);
+		return 2;
+	}
 	self = config_replica(&cfg, (uint32_t)id);
 	if (self == NULL) {
 		fprintf(stderr, "chatd: %s: no replica %lu\n", conf_path, id);
@@ -142,12 +160,20 @@ main(int argc, char **argv)
 	}
 	snprintf(tag, sizeof tag, "r%lu", id);
 	log_init(tag, level);
+	if (use_syslog)
+		log_to_syslog("chatd");
 	if (data_dir == NULL) {
 		snprintf(datadir_buf, sizeof datadir_buf, "%s/replica-%lu",
 		    cfg.data_dir, id);
 		data_dir = datadir_buf;
 	}
 
+	/* The lock first: a second chatd must not touch the store at all. */
+	if (store_make_dirs(data_dir, err, sizeof err) < 0 ||
+	    (lock_fd = pidfile_acquire(data_dir, err, sizeof err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	st = store_open(data_dir, (int)cfg.sync_full, err, sizeof err);
 	if (st == NULL) {
 		log_error("cannot open the store in %s: %s", data_dir, err);
@@ -179,7 +205,8 @@ main(int argc, char **argv)
 	if (srv.store)
 		store_close(srv.store);	/* a snapshot may have replaced st */
 	if (srv.fatal)
-		return 1;
+		return 1;	/* the lock goes with the process */
+	pidfile_release(lock_fd);
 	log_info("stopped");
 	return rc < 0 ? 1 : 0;
 }

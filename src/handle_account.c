@@ -351,7 +351,8 @@ handle_RESUME(struct client *c, uint32_t rid, const struct wire_RESUME *req)
 		return;
 	client_login(c, u.id, u.name, hash, ss.expires_at);
 	client_send(c, WIRE_OP_SESSION, rid, &si);
-	log_info("%s resumed a session from %s", u.name, conn_peer(c->conn));
+	/* Debug: after a failover every client resumes at once. */
+	log_debug("%s resumed a session from %s", u.name, conn_peer(c->conn));
 }
 
 /* ---- LOGOUT / DELETE_ACCOUNT -------------------------------------------------- */

@@ -784,7 +784,7 @@ conn_send(struct conn *c, const void *p, size_t n)
 	if (c->closing)
 		return -1;
 	if (n > c->out_cap || buf_pending(&c->out) > c->out_cap - n) {
-		conn_close(c, "output buffer full", 0);
+		conn_close(c, CONN_OUTPUT_FULL, 0);
 		return -1;
 	}
 	buf_append(&c->out, p, n);
@@ -812,7 +812,7 @@ conn_sent(struct conn *c)
 		return -1;
 	}
 	if (buf_pending(&c->out) > c->out_cap) {
-		conn_close(c, "output buffer full", 0);
+		conn_close(c, CONN_OUTPUT_FULL, 0);
 		return -1;
 	}
 	conn_mark_output(c);

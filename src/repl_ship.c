@@ -225,6 +225,8 @@ repl_check_isr(struct repl *r)
 		    p->shipping && !p->snap_out && p->acked_lsn == last.lsn &&
 		    next.n < ELECT_MAX) {
 			next.ids[next.n++] = p->id;
+			log_info("replica %u caught up to lsn %llu", p->id,
+			    (unsigned long long)last.lsn);
 			why = why ? why : "a backup caught up";
 		}
 	}
@@ -447,7 +449,9 @@ repl_isr_applied(struct repl *r)
 			r->waiting_for = 0;
 			snprintf(r->note, sizeof r->note, "backup of replica %u, "
 			    "in the ISR", s->primary_id);
-			log_info("back in the ISR");
+			log_info("back in the ISR (set at (%llu,%llu))",
+			    (unsigned long long)isr.set_at.epoch,
+			    (unsigned long long)isr.set_at.lsn);
 		}
 	}
 	buf_free(&b);

@@ -225,6 +225,8 @@ repl_snap_pump(struct repl *r, struct peer *p)
 		e.digest.len = sizeof digest;
 		repl_send(p, WIRE_OP_SNAP_END, 0, &e);
 		so->end_sent = 1;
+		log_info("snapshot to replica %u: all %llu bytes sent", p->id,
+		    (unsigned long long)so->size);
 	}
 }
 

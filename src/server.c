@@ -31,6 +31,7 @@
 /* Slide a session's expiry at most this often (a record each time), and
  * at least four times per lifetime so a short TTL still slides. */
 #define SESSION_TOUCH_MS (60u * 1000u)
+#define FULL_LOG_MS      (10u * 1000u)	/* "max_clients reached" lines */
 
 static uint64_t
 touch_interval_ms(const struct config *cfg)
@@ -902,6 +903,16 @@ on_client_accept(struct conn *conn)
 
 	if (s->nclients >= s->cfg->max_clients) {
 		struct buf *out = conn_outbuf(conn);
+		uint64_t now = loop_now_ms(s->loop);
+
+		/* At most one line per FULL_LOG_MS, however many knock. */
+		if (s->full_logged_ms == 0 || now - s->full_logged_ms >=
+		    FULL_LOG_MS) {
+			log_warn("refusing client connections: max_clients "
+			    "(%u) reached (%s is one)", s->cfg->max_clients,
+			    conn_peer(conn));
+			s->full_logged_ms = now;
+		}
 		wire_encode_error(out, 0, WIRE_E_SERVER_FULL, 0,
 		    "server full (%u connections)", s->cfg->max_clients);
 		conn_sent(conn);
@@ -937,7 +948,14 @@ on_client_close(struct conn *conn, const char *reason)
 	if (c == NULL)
 		return;		/* refused at accept */
 	s = c->srv;
-	log_debug("client %llu closed: %s", (unsigned long long)c->serial, reason);
+	if (strcmp(reason, CONN_OUTPUT_FULL) == 0)	/* an operator's concern */
+		log_info("client %llu (%s%s) dropped: it reads too slowly, "
+		    "%u KiB of output waiting", (unsigned long long)c->serial,
+		    c->uid ? "user " : "not logged in",
+		    c->uid ? c->username : "", s->cfg->max_output_kb);
+	else
+		log_debug("client %llu closed: %s",
+		    (unsigned long long)c->serial, reason);
 	if (c->hello_timer)
 		timer_cancel(s->loop, c->hello_timer);
 	if (c->job)

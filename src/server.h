@@ -105,6 +105,7 @@ struct server {
 	struct client *clients;
 	unsigned       nclients;
 	uint64_t       next_serial;
+	uint64_t       full_logged_ms;	/* mono ms: last "max_clients" line */
 	struct client *online[ONLINE_BUCKETS];
 
 	struct pending *pending, *pending_tail;

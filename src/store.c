@@ -219,8 +219,8 @@ store_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap, size_t min)
 /* ---- open / close ------------------------------------------------------ */
 
 /* mkdir -p dir with mode 0700 for the parts it creates. */
-static int
-make_dirs(const char *dir, char *err, size_t errlen)
+int
+store_make_dirs(const char *dir, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	struct stat sb;
@@ -398,7 +398,7 @@ store_open(const char *dir, int sync_full, char *err, size_t errlen)
 	struct store *s;
 	char why[256];
 
-	if (make_dirs(dir, err, errlen) < 0)
+	if (store_make_dirs(dir, err, errlen) < 0)
 		return NULL;
 	if ((size_t)snprintf(path, sizeof path, "%s/chatd.db", dir) >=
 	    sizeof path) {

@@ -501,6 +501,7 @@ END_TEST
 START_TEST(test_catch_up_10000)
 {
 	struct h_sender s, *ss = &s;
+	char needle[64];
 	int p, x;
 	uint64_t t0;
 
@@ -525,6 +526,13 @@ START_TEST(test_catch_up_10000)
 	CHECK(!h_log_contains(&cl, p, "sending a snapshot"),
 	    "r%u was sent a snapshot instead of its missing records",
 	    cl.r[x].id);
+	/* The primary's log tells where the catch-up started and ended. */
+	snprintf(needle, sizeof needle, "replica %u catches up from lsn",
+	    cl.r[x].id);
+	CHECK(h_log_contains(&cl, p, needle), "no '%s' line", needle);
+	snprintf(needle, sizeof needle, "replica %u caught up to lsn",
+	    cl.r[x].id);
+	CHECK(h_log_contains(&cl, p, needle), "no '%s' line", needle);
 	finish(p, &ss, 1, NULL);
 	h_sender_free(&s);
 	h_cluster_destroy(&cl);
@@ -551,7 +559,7 @@ wait_log(int i, const char *needle, int timeout_ms)
 START_TEST(test_catch_up_past_pruned_log)
 {
 	struct h_sender s;
-	char *d[3];
+	char *d[3], needle[64];
 	int i, p, x;
 
 	ck_assert_int_eq(h_cluster_create(&cl, 3, "log_keep 10"), 0);
@@ -572,6 +580,9 @@ START_TEST(test_catch_up_past_pruned_log)
 	wait_isr(p, 3);
 	CHECK(h_log_contains(&cl, p, "sending a snapshot"),
 	    "r%u was not sent a snapshot", cl.r[x].id);
+	snprintf(needle, sizeof needle, "snapshot to replica %u: all ",
+	    cl.r[x].id);
+	CHECK(h_log_contains(&cl, p, needle), "no '%s' line", needle);
 	send_all(&s, 10);
 	h_sender_drop(&s);
 	CHECK(h_wait_converged(&cl, p, 3, T_CONVERGE_MS) == 0,

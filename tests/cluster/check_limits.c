@@ -452,6 +452,9 @@ START_TEST(test_max_clients)
 	expect_error(extra, 0, WIRE_E_SERVER_FULL, &e, &b);
 	ck_assert_int_eq(h_raw_closed(extra, T_WAIT_MS), 1);
 	close(extra);
+	/* The operator is told (once per 10 s, however many knock). */
+	ck_assert(h_log_contains(&cl, 0,
+	    "WARN refusing client connections: max_clients (3) reached"));
 	/* The three are served meanwhile. */
 	info = status(fd[1], 2, &b);
 	ck_assert_uint_eq(info.clients, 3);

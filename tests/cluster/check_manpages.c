@@ -2,17 +2,19 @@
  * check_manpages.c — the manual pages describe the programs that exist,
  * and all of them, in both directions:
  *
- *   - every option that "chatd --help" / "chat --help" prints is in the
- *     OPTIONS section of chatd(8) / chat(1), and every option a page names
- *     (.Fl, anywhere in it) is one that --help prints;
+ *   - for each program of the table documented[] (chatd, chat, wirefuzz),
+ *     every option its --help prints is in the OPTIONS section of its
+ *     page, and every option the page names (.Fl, anywhere in it) is one
+ *     that --help prints;
  *   - every setting of the settings table (config_print_settings) has an
  *     entry in the SETTINGS section of replicas.conf(5) that gives its
  *     range and default, and every entry there is a setting;
  *   - every command the client knows (its /help, run through ./chat with
  *     a pipe for stdin) has an entry in the COMMANDS section of chat(1)
  *     that names each of its arguments, and every entry is a command;
- *   - the pages lint clean (mandoc -Tlint, else groff -ww), when one of
- *     those is installed.
+ *   - every page of man/ has the sections its kind needs, and lints clean
+ *     under mandoc -Tlint and groff -ww (what man -l runs), those of the
+ *     two that are installed.
  *
  * The pages are read from $MAN_DIR when it is set, else from man/ (the
  * tests run from the repository root); the binaries from $CHATD_BIN_DIR,
@@ -23,19 +25,18 @@
  */
 #include <check.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include "config.h"
+#include "h_run.h"
 
 #define RUN_MS    10000		/* bound on one program run */
 #define MAX_ITEMS 128		/* options, settings or commands of a page */
@@ -54,23 +55,6 @@ man_dir(void)
 	const char *d = getenv("MAN_DIR");
 
 	return d && *d ? d : "man";
-}
-
-static const char *
-bin_dir(void)
-{
-	const char *d = getenv("CHATD_BIN_DIR");
-
-	return d && *d ? d : "build";
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -134,76 +118,19 @@ read_page(const char *name)
 
 /*
  * Run argv[0] with input on its stdin; its stdout (and its stderr too
- * with merge, else stderr is left alone) into *out (caller frees). At
- * most RUN_MS, then SIGKILL. Returns the exit status, or -1 (timeout,
- * signal, failure to run).
+ * with merge, else stderr is passed on to ours) into *out (caller frees).
+ * The exit status, or -1 (timeout, signal, failure to run).
  */
 static int
 run(char *const argv[], const char *input, int merge, char **out)
 {
-	int in[2], op[2], status = 0;
-	size_t len = 0, cap = 4096;
-	uint64_t deadline = now_ms() + RUN_MS;
-	char *buf = malloc(cap + 1);
-	pid_t pid;
+	char *err = NULL;
+	int rc = h_run(argv, input, out, merge ? NULL : &err, RUN_MS);
 
-	ck_assert_ptr_nonnull(buf);
-	ck_assert_int_eq(pipe(in), 0);
-	ck_assert_int_eq(pipe(op), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		dup2(in[0], STDIN_FILENO);
-		dup2(op[1], STDOUT_FILENO);
-		if (merge)
-			dup2(op[1], STDERR_FILENO);
-		close(in[0]);
-		close(in[1]);
-		close(op[0]);
-		close(op[1]);
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	close(in[0]);
-	close(op[1]);
-	/* Inputs are a few lines: they fit in the pipe. */
-	if (input != NULL && write(in[1], input, strlen(input)) < 0)
-		fprintf(stderr, "write to %s: %s\n", argv[0], strerror(errno));
-	close(in[1]);
-	for (;;) {
-		struct pollfd p = { .fd = op[0], .events = POLLIN };
-		int64_t left = (int64_t)(deadline - now_ms());
-		ssize_t k;
-
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-			break;
-		if (len == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			ck_assert_ptr_nonnull(buf);
-		}
-		k = read(op[0], buf + len, cap - len);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	close(op[0]);
-	buf[len] = '\0';
-	*out = buf;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: no exit within %d ms\n", argv[0],
-			    RUN_MS);
-			return -1;
-		}
-		usleep(10000);
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	if (err != NULL)
+		fputs(err, stderr);
+	free(err);
+	return rc;
 }
 
 /* "PROG --help" from the build directory; its output (caller frees). */
@@ -213,7 +140,7 @@ help_of(const char *prog)
 	char path[1024], *out;
 	char *argv[] = { path, (char *)"--help", NULL };
 
-	snprintf(path, sizeof path, "%s/%s", bin_dir(), prog);
+	h_bin_path(prog, path, sizeof path);
 	ck_assert_msg(run(argv, NULL, 0, &out) == 0, "%s --help failed", path);
 	return out;
 }
@@ -342,15 +269,22 @@ check_options(const char *prog, const char *page_name)
 
 /* ---- options ----------------------------------------------------------- */
 
-START_TEST(test_chatd_options)
-{
-	check_options("chatd", "chatd.8");
-}
-END_TEST
+/*
+ * Each program with a page: its --help and the page's OPTIONS must name
+ * the same options. A program joins by one row here (path under the
+ * binaries' directory, page under man/).
+ */
+static const struct {
+	const char *prog, *page;
+} documented[] = {
+	{ "chatd",          "chatd.8" },
+	{ "chat",           "chat.1" },
+	{ "tools/wirefuzz", "wirefuzz.1" },
+};
 
-START_TEST(test_chat_options)
+START_TEST(test_options)
 {
-	check_options("chat", "chat.1");
+	check_options(documented[_i].prog, documented[_i].page);
 }
 END_TEST
 
@@ -548,7 +482,7 @@ chat_script(const char *script)
 	ck_assert_ptr_nonnull(f);
 	fprintf(f, "replica 1 127.0.0.1 %u %u\n", port[0], port[1]);
 	fclose(f);
-	snprintf(chat, sizeof chat, "%s/chat", bin_dir());
+	h_bin_path("chat", chat, sizeof chat);
 	rc = run(argv, script, 0, &out);
 	unlink(conf);
 	rmdir(dir);
@@ -667,26 +601,58 @@ END_TEST
 
 /* ---- the pages as a whole ---------------------------------------------- */
 
-static const char *const pages[] = { "chatd.8", "chat.1", "replicas.conf.5" };
+/* The pages in man/: every NAME.[158] (the install target's rule too). */
+static void
+all_pages(struct list *l)
+{
+	DIR *d = opendir(man_dir());
+	struct dirent *e;
+
+	ck_assert_msg(d != NULL, "cannot open %s", man_dir());
+	while ((e = readdir(d)) != NULL) {
+		size_t n = strlen(e->d_name);
+
+		if (n > 2 && e->d_name[n - 2] == '.' &&
+		    strchr("158", e->d_name[n - 1]) != NULL)
+			list_add(l, e->d_name, n);
+	}
+	closedir(d);
+	ck_assert_uint_gt(l->n, 0);
+}
+
+/* A program's page has these; some pages have more (below). */
+static const char *const program_sections[] = { "SYNOPSIS", "OPTIONS",
+    "EXIT STATUS", "EXAMPLES", NULL };
+static const struct {
+	const char *page, *need[4];
+} more_sections[] = {
+	{ "chatd.8",         { "SIGNALS", "FILES", NULL } },
+	{ "chat.1",          { "COMMANDS", "OUTPUT", NULL } },
+	{ "replicas.conf.5", { "SETTINGS", "EXAMPLES", "DIAGNOSTICS", NULL } },
+};
 
 START_TEST(test_sections)
 {
-	static const char *const need[][8] = {
-		{ "NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "SIGNALS",
-		  "FILES", "EXIT STATUS", "EXAMPLES" },
-		{ "NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "COMMANDS",
-		  "OUTPUT", "EXIT STATUS", "EXAMPLES" },
-		{ "NAME", "DESCRIPTION", "SETTINGS", "EXAMPLES", "DIAGNOSTICS",
-		  "SEE ALSO" },
-	};
-	unsigned i, j;
+	struct list pages = { .n = 0 };
+	unsigned i, j, k;
 
-	for (i = 0; i < 3; i++) {
-		char *page = read_page(pages[i]);
+	all_pages(&pages);
+	for (i = 0; i < pages.n; i++) {
+		char *page = read_page(pages.s[i]);
 
-		for (j = 0; j < 8 && need[i][j] != NULL; j++)
-			free(section(page, need[i][j]));
+		free(section(page, "NAME"));
+		free(section(page, "DESCRIPTION"));
 		free(section(page, "SEE ALSO"));
+		for (j = 0; j < sizeof documented / sizeof documented[0]; j++)
+			if (strcmp(documented[j].page, pages.s[i]) == 0)
+				for (k = 0; program_sections[k]; k++)
+					free(section(page, program_sections[k]));
+		for (j = 0; j < sizeof more_sections / sizeof more_sections[0];
+		    j++)
+			if (strcmp(more_sections[j].page, pages.s[i]) == 0)
+				for (k = 0; more_sections[j].need[k]; k++)
+					free(section(page,
+					    more_sections[j].need[k]));
 		free(page);
 	}
 }
@@ -708,36 +674,42 @@ which(const char *prog, char *buf, size_t len)
 	return NULL;
 }
 
-/* mandoc -Tlint -W warning (else groff -ww -z) says nothing about them;
- * with neither installed there is nothing to run. */
+/*
+ * Every page is silent under each formatter that is installed: mandoc
+ * -Tlint -W warning, and groff -ww (what man -l runs on Debian). With
+ * neither there is nothing to run.
+ */
 START_TEST(test_lint)
 {
-	char tool[256], path[1024], *out;
-	unsigned i;
+	struct list pages = { .n = 0 };
+	char mandoc[256], groff[256], path[1024], *out;
+	char *m_argv[] = { mandoc, (char *)"-Tlint", (char *)"-W",
+	    (char *)"warning", path, NULL };
+	char *g_argv[] = { groff, (char *)"-mandoc", (char *)"-Tutf8",
+	    (char *)"-ww", (char *)"-z", path, NULL };
+	char **tools[2];
+	unsigned i, j, ntools = 0;
+	int rc;
 
-	for (i = 0; i < 3; i++) {
-		char *m_argv[] = { tool, (char *)"-Tlint", (char *)"-W",
-		    (char *)"warning", path, NULL };
-		char *g_argv[] = { tool, (char *)"-mandoc", (char *)"-Tutf8",
-		    (char *)"-ww", (char *)"-z", path, NULL };
-		char **argv;
-		int rc;
-
-		snprintf(path, sizeof path, "%s/%s", man_dir(), pages[i]);
-		if (which("mandoc", tool, sizeof tool) != NULL)
-			argv = m_argv;
-		else if (which("groff", tool, sizeof tool) != NULL)
-			argv = g_argv;
-		else {
-			fprintf(stderr, "check_manpages: neither mandoc nor "
-			    "groff installed; lint skipped\n");
-			return;
+	if (which("mandoc", mandoc, sizeof mandoc) != NULL)
+		tools[ntools++] = m_argv;
+	if (which("groff", groff, sizeof groff) != NULL)
+		tools[ntools++] = g_argv;
+	if (ntools == 0) {
+		fprintf(stderr, "check_manpages: neither mandoc nor groff "
+		    "installed; lint skipped\n");
+		return;
+	}
+	all_pages(&pages);
+	for (i = 0; i < pages.n; i++) {
+		snprintf(path, sizeof path, "%s/%s", man_dir(), pages.s[i]);
+		for (j = 0; j < ntools; j++) {
+			/* Both report on stderr. */
+			rc = run(tools[j], NULL, 1, &out);
+			ck_assert_msg(rc == 0 && out[0] == '\0',
+			    "%s %s (exit %d):\n%s", tools[j][0], path, rc, out);
+			free(out);
 		}
-		/* Both report on stderr. */
-		rc = run(argv, NULL, 1, &out);
-		ck_assert_msg(rc == 0 && out[0] == '\0', "%s %s (exit %d):\n%s",
-		    tool, path, rc, out);
-		free(out);
 	}
 }
 END_TEST
@@ -749,8 +721,8 @@ manpages_suite(void)
 	TCase *tc = tcase_create("manpages");
 
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_chatd_options);
-	tcase_add_test(tc, test_chat_options);
+	tcase_add_loop_test(tc, test_options, 0,
+	    (int)(sizeof documented / sizeof documented[0]));
 	tcase_add_test(tc, test_settings_documented);
 	tcase_add_test(tc, test_documented_settings_exist);
 	tcase_add_test(tc, test_commands_documented);

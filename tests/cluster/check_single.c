@@ -600,6 +600,9 @@ START_TEST(test_slow_reader_dropped)
 	}
 	ck_assert_msg(dropped, "slow reader still connected after %d batches",
 	    batch);
+	/* And the operator is told, at the default level. */
+	ck_assert(h_log_contains(&cl, 0, "INFO client ") &&
+	    h_log_contains(&cl, 0, "(user bob) dropped: it reads too slowly"));
 	/* bob's connection was closed: draining it reaches the end. */
 	ck_assert_int_eq(h_raw_closed(slow, T_WAIT_MS), 1);
 	close(slow);
