@@ -164,10 +164,17 @@ client_logout(struct client *c)
 static struct pending *
 pending_append(struct server *s)
 {
-	struct pending *p = xcalloc(1, sizeof *p);
+	struct pending *p = s->spare;
 
-	buf_init(&p->reply);
-	buf_init(&p->payload);
+	if (p) {
+		s->spare = p->next;
+		s->nspare--;
+		p->next = NULL;
+	} else {
+		p = xcalloc(1, sizeof *p);
+		buf_init(&p->reply);
+		buf_init(&p->payload);
+	}
 	if (s->pending_tail)
 		s->pending_tail->next = p;
 	else
@@ -176,13 +183,42 @@ pending_append(struct server *s)
 	return p;
 }
 
+/* Keep up to PENDING_SPARE entries, with small buffers, for reuse: a
+ * request costs no allocation in the steady state. */
+#define PENDING_SPARE     256
+#define PENDING_KEEP_BUF  4096
+
 static void
-pending_free(struct pending *p)
+pending_free(struct server *s, struct pending *p)
 {
 	auth_wipe(p->reply.data, p->reply.cap);	/* may hold a token */
-	buf_free(&p->reply);
-	buf_free(&p->payload);
-	free(p);
+	if (s->nspare >= PENDING_SPARE || p->reply.cap > PENDING_KEEP_BUF ||
+	    p->payload.cap > PENDING_KEEP_BUF) {
+		buf_free(&p->reply);
+		buf_free(&p->payload);
+		free(p);
+		return;
+	}
+	buf_reset(&p->reply);
+	buf_reset(&p->payload);
+	*p = (struct pending){ .reply = p->reply, .payload = p->payload,
+	    .next = s->spare };
+	s->spare = p;
+	s->nspare++;
+}
+
+static void
+spare_free(struct server *s)
+{
+	struct pending *p;
+
+	while ((p = s->spare) != NULL) {
+		s->spare = p->next;
+		buf_free(&p->reply);
+		buf_free(&p->payload);
+		free(p);
+	}
+	s->nspare = 0;
 }
 
 /* Write one frame with an encoded payload straight to the connection. */
@@ -295,7 +331,7 @@ storage_failed(struct server *s, const char *what)
 	store_rollback(s->store);
 	for (p = s->pending; p; p = next) {
 		next = p->next;
-		pending_free(p);
+		pending_free(s, p);
 	}
 	s->pending = s->pending_tail = NULL;
 	s->fatal = 1;
@@ -453,7 +489,7 @@ server_release(struct server *s)
 		}
 		if (p->lsn)
 			push_effects(s, p);
-		pending_free(p);
+		pending_free(s, p);
 	}
 }
 
@@ -493,7 +529,7 @@ drop_pending(struct server *s)
 		next = p->next;
 		if (p->client)
 			p->client->npending--;
-		pending_free(p);
+		pending_free(s, p);
 	}
 	s->pending = s->pending_tail = NULL;
 }
@@ -1061,4 +1097,5 @@ server_shutdown(struct server *s)
 	buf_free(&s->scratch);
 	buf_free(&s->scratch_reply);
 	buf_free(&s->scratch_push);
+	spare_free(s);
 }

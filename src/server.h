@@ -112,6 +112,8 @@ struct server {
 	struct buf      scratch;	/* record payload encoding */
 	struct buf      scratch_reply;	/* reply payload encoding */
 	struct buf      scratch_push;	/* a push, encoded once for all */
+	struct pending *spare;		/* freed entries kept for reuse */
+	unsigned        nspare;
 
 	struct listener *client_listener;
 	struct listener *internal_listener;
