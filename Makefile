@@ -135,8 +135,8 @@ all: wire/chat.lua
 check test: lua-check
 $(BUILD)/obj/tools/wirelua.o: ALL_CFLAGS += -Isrc
 wire/chat.lua: $(BUILD)/tools/wirelua tools/wirelua.lua replicas.conf wire/wire.def
-	$(BUILD)/tools/wirelua tools/wirelua.lua replicas.conf > $@.tmp
-	mv $@.tmp $@
+	$(BUILD)/tools/wirelua tools/wirelua.lua replicas.conf > $(BUILD)/chat.lua.tmp
+	mv $(BUILD)/chat.lua.tmp $@
 lua-check: wire/chat.lua
 	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
 	    git show :wire/chat.lua; else cat wire/chat.lua; fi | \

@@ -173,6 +173,32 @@ request(int fd, uint16_t op, uint32_t rid, const void *msg, uint16_t want,
 	ck_assert_uint_eq(h.request_id, rid);
 }
 
+/* A SEND whose payload ends inside its `to` field (request id 99): the
+ * one frame of the session the dissector must call malformed. */
+static void
+send_truncated(int fd, struct buf *p)
+{
+	uint8_t payload[8 + 8 + 2 + 3];
+	struct wire_header h;
+	struct wire_ERROR e;
+	struct buf b;
+
+	put_be64(payload, 0xD15EC7);
+	put_be64(payload + 8, 6);
+	put_be16(payload + 16, 40);	/* says 40 bytes; 3 follow */
+	memcpy(payload + 18, "bob", 3);
+	buf_init(&b);
+	wire_frame_append(&b, WIRE_OP_SEND, 99, payload, sizeof payload);
+	ck_assert_int_eq(h_raw_write(fd, buf_head(&b), buf_pending(&b)), 0);
+	buf_free(&b);
+	ck_assert_int_eq(h_raw_recv(fd, &h, p, T_MS), 0);
+	ck_assert_uint_eq(h.opcode, WIRE_OP_ERROR);
+	ck_assert_uint_eq(h.request_id, 99);
+	ck_assert_int_eq(wire_decode(wire_op(WIRE_OP_ERROR), buf_head(p),
+	    buf_pending(p), &e, NULL), 0);
+	ck_assert_uint_eq(e.code, WIRE_E_BAD_FRAME);
+}
+
 /* The session; returns the ERROR code the bad SEND got. */
 static uint16_t
 drive_session(uint16_t port)
@@ -204,6 +230,7 @@ drive_session(uint16_t port)
 	request(fd, WIRE_OP_SEND, 6, &send, WIRE_OP_ERROR, &p);
 	ck_assert_int_eq(wire_decode(wire_op(WIRE_OP_ERROR), buf_head(&p),
 	    buf_pending(&p), &e, NULL), 0);
+	send_truncated(fd, &p);
 	request(fd, WIRE_OP_PING, 7, &ping, WIRE_OP_PONG, &p);
 	buf_free(&p);
 	close(fd);
@@ -321,6 +348,19 @@ tshark(const char *cap, const char *const extra[], int nextra)
 	return text;
 }
 
+/* With CHECK_DISSECTOR_KEEP=PATH, the capture is copied there (to look
+ * at it in Wireshark). */
+static void
+keep_capture(const char *cap)
+{
+	const char *dest = getenv("CHECK_DISSECTOR_KEEP");
+	char *const argv[] = { (char *)"cp", (char *)cap, (char *)dest, NULL };
+
+	if (dest && *dest)
+		ck_assert_int_eq(wait_exit(spawn(argv, "/dev/null",
+		    "/dev/null"), T_MS), 0);
+}
+
 START_TEST(test_dissector_decodes_a_session)
 {
 	char cap[600], err[600], filter[200], code[16], *text, *errs;
@@ -434,19 +474,28 @@ START_TEST(test_dissector_decodes_a_session)
 	expect(text, iport, C_REC_BODY, BODY);
 	free(text);
 
-	/* Nothing malformed, no unknown opcode, no error (Lua errors are
-	 * error-severity expert infos). */
+	/* Nothing malformed, no unknown opcode, no error — except the
+	 * truncated SEND. Lua errors are error-severity expert infos. */
 	{
 		const char *const bad[] = { "-Y", "_ws.malformed or "
 		    "chat.malformed or chat.unknown_opcode or "
-		    "_ws.expert.severity == error", "-V" };
+		    "_ws.expert.severity == error", "-T", "fields", "-e",
+		    "chat.op", "-e", "chat.request_id", "-e",
+		    "_ws.expert.message" };
 
-		text = tshark(cap, bad, 3);
-		if (text[0])
-			fprintf(stderr, "frames marked bad:\n%s\n", text);
-		ck_assert_msg(text[0] == '\0', "frames marked malformed");
+		text = tshark(cap, bad, 11);
+		if (strncmp(text, "SEND\t99\t", 8) != 0 ||
+		    strchr(text, '\n') != strrchr(text, '\n') ||
+		    strstr(text, "to: length 40 runs past the payload") == NULL)
+			fprintf(stderr, "frames marked bad (want only the "
+			    "truncated SEND #99):\n%s\n", text);
+		ck_assert_int_eq(strncmp(text, "SEND\t99\t", 8), 0);
+		ck_assert_ptr_eq(strchr(text, '\n'), strrchr(text, '\n'));
+		ck_assert_ptr_nonnull(strstr(text, "to: length 40 runs past the payload"));
+		ck_assert_ptr_null(strstr(text, "Lua"));
 		free(text);
 	}
+	keep_capture(cap);
 	h_cluster_destroy(&cl);
 }
 END_TEST
