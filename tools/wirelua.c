@@ -25,15 +25,10 @@
 #include "auth.h"
 #include "config.h"
 #include "wire.h"
+#include "wiredesc.h"
 
 #define TABLES_LINE "--@TABLES@\n"
 
-static const char *const port_names[] =
-    { "both", "client", "internal", "log record" };
-static const char *const dir_names[] =
-    { "either way", "request", "response", "push", "peer", "log" };
-static const char *const type_names[] =
-    { "U8", "U16", "U32", "U64", "STR", "BYTES", "LIST" };
 
 /* Extra meaning of a field, as a Lua key = "value" pair. */
 static const struct annotation {
@@ -78,14 +73,6 @@ put_limit(FILE *o, const char *key, uint64_t v)
 		exit(1);
 	}
 	fprintf(o, ", %s = %llu", key, (unsigned long long)v);
-}
-
-static uint64_t
-type_max(enum wire_type t)
-{
-	static const uint64_t max[] =
-	    { 0xFFu, 0xFFFFu, 0xFFFFFFFFu, UINT64_MAX };
-	return t <= WT_U64 ? max[t] : 0;
 }
 
 /* One field: { name, type, doc, min (if not 0), max (if not the type's
