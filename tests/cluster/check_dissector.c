@@ -323,6 +323,7 @@ tshark(const char *cap, const char *const extra[], int nextra)
 
 	snprintf(out, sizeof out, "%s/tshark.out", cl.dir);
 	snprintf(err, sizeof err, "%s/tshark.err", cl.dir);
+	ck_assert_int_le(nextra, 64 - 11);
 	argv[argc++] = (char *)"tshark";
 	argv[argc++] = (char *)"-n";
 	argv[argc++] = (char *)"-r";
@@ -518,7 +519,7 @@ START_TEST(test_dissector_decodes_a_session)
 		    "chat.op", "-e", "chat.request_id", "-e",
 		    "_ws.expert.message" };
 
-		text = tshark(cap, bad, 11);
+		text = tshark(cap, bad, (int)(sizeof bad / sizeof bad[0]));
 		if (strncmp(text, "SEND\t99\t", 8) != 0 ||
 		    strchr(text, '\n') != strrchr(text, '\n') ||
 		    strstr(text, "to: length 40 runs past the payload") == NULL)
