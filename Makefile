@@ -127,6 +127,23 @@ doc-check: $(BUILD)/tools/wiredoc
 doc: $(BUILD)/tools/wiredoc
 	$(BUILD)/tools/wiredoc --update wire/PROTOCOL.md
 
+# wire/chat.lua, the Wireshark dissector, is generated from wire/wire.def
+# (defaults: the ports of replicas.conf) by tools/wirelua and committed.
+# The build rewrites it; lua-check fails when the committed (staged) copy
+# differs from what the build makes, i.e. when someone forgot to commit it.
+.PHONY: lua-check
+all: wire/chat.lua
+check test: lua-check
+$(BUILD)/obj/tools/wirelua.o: ALL_CFLAGS += -Isrc
+wire/chat.lua: $(BUILD)/tools/wirelua tools/wirelua.lua replicas.conf wire/wire.def
+	$(BUILD)/tools/wirelua tools/wirelua.lua replicas.conf > $(BUILD)/chat.lua.tmp
+	mv $(BUILD)/chat.lua.tmp $@
+lua-check: wire/chat.lua
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    git show :wire/chat.lua; else cat wire/chat.lua; fi | \
+	    cmp -s - wire/chat.lua || { echo "wire/chat.lua as committed is" \
+	    "stale: the build regenerated it; review and commit it"; exit 1; }
+
 # Three replicas under valgrind memcheck through a chat scenario: zero
 # errors and nothing definitely lost, or it fails (slow: a few minutes).
 valgrind: chatd chat

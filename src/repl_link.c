@@ -269,8 +269,11 @@ link_lost(struct repl *r, struct peer *p, const char *reason)
 	}
 	/* Find out at once whether its process is gone: redial, or (if it
 	 * dials us) probe its port. A refusal starts an election without
-	 * waiting for the next tick. */
-	if (p->dialer)
+	 * waiting for the next tick. A dial that failed is retried by the
+	 * tick after its backoff: redialling it here at once would loop as
+	 * fast as the kernel refuses (tens of thousands of SYNs a second
+	 * while the peer is down). */
+	if (p->dialer && (was_up || mono_ms() >= p->next_dial))
 		dial(r, p, mono_ms());
 	else if (was_up)
 		probe(r, p);

@@ -17,18 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "wire.h"
+#include "wiredesc.h"
 
 #define BEGIN_MARK "<!-- BEGIN GENERATED: "
 #define END_MARK   "<!-- END GENERATED: "
 #define MARK_TAIL  " -->\n"
 #define EN_DASH    "\xE2\x80\x93"
 
-static const char *const port_names[] =
-    { "both", "client", "internal", "log record" };
-static const char *const dir_names[] =
-    { "either way", "request", "response", "push", "peer", "log" };
-static const char *const type_names[] =
-    { "U8", "U16", "U32", "U64", "STR", "BYTES", "LIST" };
 
 /* ---- shared rendering helpers ------------------------------------------ */
 
@@ -53,14 +48,6 @@ anchor(const char *name, char *out, size_t n)
 		    name[i] - 'A' + 'a' : name[i]);
 	out[i] = '\0';
 	return out;
-}
-
-static uint64_t
-type_max(enum wire_type t)
-{
-	static const uint64_t max[] =
-	    { 0xFFu, 0xFFFFu, 0xFFFFFFFFu, UINT64_MAX };
-	return t <= WT_U64 ? max[t] : 0;
 }
 
 /* The limits column, shared by the message and the item tables:
