@@ -194,28 +194,6 @@ wait_isr(int p, int n)
 
 /* ---- reading dumps -------------------------------------------------------- */
 
-/* From a "messages ..." dump line: its id and, if its body is
- * "<prefix><k>", k (else 0). */
-static int
-parse_message(const char *line, size_t len, const char *prefix,
-	      uint64_t *id)
-{
-	const char *b, *end = line + len;
-	size_t pl = strlen(prefix);
-	char *stop;
-	long k;
-
-	*id = strtoull(line + strlen("messages id="), NULL, 10);
-	b = strstr(line, " body=\"");
-	if (b == NULL || b > end)
-		return 0;
-	b += strlen(" body=\"");
-	if ((size_t)(end - b) < pl || strncmp(b, prefix, pl) != 0)
-		return 0;
-	k = strtol(b + pl, &stop, 10);
-	return *stop == '"' && k > 0 ? (int)k : 0;
-}
-
 /* Every message s had acknowledged is in the dump exactly once, with the
  * id of its acknowledgement; nothing s sent is there twice. */
 static void
@@ -223,26 +201,11 @@ check_exactly_once(const char *dump, const char *who, const struct h_sender *s)
 {
 	int *count = calloc((size_t)s->n + 1, sizeof *count);
 	uint64_t *ids = calloc((size_t)s->n + 1, sizeof *ids);
-	const char *p = dump;
 	int k, missing = 0, doubled = 0, wrong_id = 0, first_bad = 0;
 
 	ck_assert_ptr_nonnull(count);
 	ck_assert_ptr_nonnull(ids);
-	while (*p) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (strncmp(p, "messages id=", 12) == 0) {
-			uint64_t id;
-
-			k = parse_message(p, len, s->prefix, &id);
-			if (k > 0 && k <= s->n) {
-				count[k]++;
-				ids[k] = id;
-			}
-		}
-		p += len + (e != NULL);
-	}
+	h_dump_count_messages(dump, s->prefix, s->n, count, ids);
 	for (k = 1; k <= s->n; k++) {
 		int bad = 0;
 

@@ -28,6 +28,14 @@ struct h_replica {
 	uint16_t client_port, internal_port;
 	pid_t    pid;			/* 0 when not running */
 	int      paused;		/* stopped by h_replica_pause() */
+	/* Across hosts (h_cluster_create_hosts): its address ("" means
+	 * 127.0.0.1), a command line its chatd is started under (e.g.
+	 * "ip netns exec NS"; "" for none), and whether a test cut it off
+	 * the network: a cut replica is skipped by the waits and the
+	 * sender like a paused one. */
+	char     host[64];
+	char     exec_prefix[160];
+	int      cut;
 	char     data_dir[512];
 	char     log_path[512];
 };
@@ -42,6 +50,12 @@ struct h_cluster {
 /* Make the directory and config for n replicas. extra: more config lines
  * (may be NULL). Returns 0 or -1. */
 int  h_cluster_create(struct h_cluster *c, int n, const char *extra);
+/* The same for replicas on other hosts: replica i listens on hosts[i]
+ * (an IPv4 address the test process can reach), on the same two ports
+ * as every other replica. Set r[i].exec_prefix before starting it. */
+int  h_cluster_create_hosts(struct h_cluster *c, int n,
+			    const char *const *hosts, uint16_t client_port,
+			    uint16_t internal_port, const char *extra);
 /* Stop every running replica (SIGKILL) and remove the directory. */
 void h_cluster_destroy(struct h_cluster *c);
 
@@ -88,6 +102,8 @@ struct wire_header;
 #define H_RAW_HELLO        1
 #define H_RAW_SMALL_RCVBUF 2
 int  h_raw_connect(uint16_t port, int flags);
+/* The same to replica i of c, at its host (h_cluster_create_hosts). */
+int  h_raw_connect_replica(const struct h_cluster *c, int i, int flags);
 /* Send one frame (msg: the struct of op). 0 or -1. */
 int  h_raw_send(int fd, uint16_t op, uint32_t request_id, const void *msg);
 /* Send raw bytes. */
@@ -130,7 +146,7 @@ struct h_status {
 
 /* Index of the replica with this id, or -1. */
 int  h_index_of(const struct h_cluster *c, uint32_t id);
-/* A replica that runs and is not paused. */
+/* A replica that runs, is not paused and is not cut off. */
 int  h_running(const struct h_cluster *c, int i);
 /* Raw STATUS on replica i's client port (fresh connection; at most
  * timeout_ms for connect + HELLO + STATUS). 0, or -1. */
@@ -175,6 +191,11 @@ int  h_store_dump(const struct h_cluster *c, int i, char **out);
  * pruned at different moments differ; the state they made must not). */
 int  h_store_dump_ex(const struct h_cluster *c, int i, int with_log,
 		     char **out);
+/* Count the messages "<prefix><k>" (1 <= k <= n) in a dump: count[k]
+ * occurrences, ids[k] the id of the last (both arrays n + 1 long,
+ * zeroed by the caller). */
+void h_dump_count_messages(const char *dump, const char *prefix, int n,
+			   int *count, uint64_t *ids);
 /* 0 if equal; else prints the first differing line of each to stderr
  * (labelled) and returns -1. */
 int  h_dump_compare(const char *a, const char *la, const char *b,
