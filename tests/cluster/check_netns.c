@@ -746,6 +746,115 @@ partition(unsigned min_isr)
 	net_destroy();
 }
 
+/*
+ * A backup C cut off instead, with writes on the majority side. Alone, C
+ * hears no primary:
+ *   - with min_isr 1 it elects itself (silence looks like a crash); its
+ *     new epoch makes its log the freshest, so when the network heals it
+ *     leads and the others are resynced to it: every write the majority
+ *     acknowledged during the partition is lost, though C acknowledged
+ *     nothing. The test records exactly that;
+ *   - with min_isr 2 it does not elect itself (one replica reachable,
+ *     fewer than min_isr) and waits; nothing acknowledged is lost.
+ */
+static void
+partition_backup(unsigned min_isr)
+{
+	char extra[32], name[16], *lost = NULL;
+	const char *lostv[1];
+	struct h_sender s1, *ss = &s1;
+	struct h_status st;
+	int p, c, q, k, nlost = 0;
+	uint64_t t_cut, t_heal;
+
+	fprintf(stderr, "netns partition of a backup, min_isr %u\n", min_isr);
+	snprintf(extra, sizeof extra, "min_isr %u", min_isr);
+	p = start_cluster(extra);
+	c = other_than(p, -1);
+	h_sender_init(&s1, &cl, 0x63000 + min_isr, "alice", "pa", "bob",
+	    "lan-", 4);
+	CHECK(h_sender_register(&s1, "bob", "pb", T_PHASE_MS) == 0, "%s",
+	    s1.err);
+	CHECK(h_sender_register(&s1, "alice", "pa", T_PHASE_MS) == 0, "%s",
+	    s1.err);
+	send_all(&s1, 20);
+
+	CHECK(net_link(c, 0) == 0, "cannot unplug r%u", cl.r[c].id);
+	t_cut = mono_ms();
+	cl.r[c].cut = 1;
+	send_all(&s1, 20);
+	q = wait_primary();
+	CHECK(q == p, "the primary moved from r%u to r%u", cl.r[p].id,
+	    cl.r[q].id);
+	wait_isr(q, 2);
+	fprintf(stderr, "  r%u cut off; r%u primary with an ISR of 2 after "
+	    "%llu ms\n", cl.r[c].id, cl.r[q].id,
+	    (unsigned long long)(mono_ms() - t_cut));
+	send_all(&s1, 20);
+
+	/* What C made of it, asked from its own side. */
+	snprintf(name, sizeof name, "r%d", c + 1);
+	CHECK(ns_enter(name) == 0, "enter %s", name);
+	cl.r[c].cut = 0;
+	k = h_status(&cl, c, &st, 2000);
+	cl.r[c].cut = 1;
+	CHECK(ns_enter("lan") == 0, "back to the lan");
+	CHECK(k == 0, "no STATUS from r%u on its side", cl.r[c].id);
+	fprintf(stderr, "  alone, r%u: %s, epoch %" PRIu64 ", log (%" PRIu64
+	    ",%" PRIu64 "), note \"%s\"\n", cl.r[c].id, st.role ==
+	    H_ROLE_PRIMARY ? "primary" : st.role == H_ROLE_WAITING ?
+	    "waiting" : "other", st.epoch, st.last_epoch, st.last_lsn,
+	    st.note);
+	if (min_isr == 1)
+		CHECK(st.role == H_ROLE_PRIMARY, "r%u alone is not primary",
+		    cl.r[c].id);
+	else
+		CHECK(st.role == H_ROLE_WAITING, "r%u alone is not waiting",
+		    cl.r[c].id);
+
+	CHECK(net_link(c, 1) == 0, "cannot plug r%u in", cl.r[c].id);
+	t_heal = mono_ms();
+	cl.r[c].cut = 0;
+	q = wait_primary();
+	wait_isr(q, 3);
+	fprintf(stderr, "  healed: r%u primary, ISR of 3 after %llu ms\n",
+	    cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
+	if (min_isr == 1)
+		CHECK(q == c, "r%u leads after the heal, not the cut-off r%u",
+		    cl.r[q].id, cl.r[c].id);
+	send_all(&s1, 10);
+
+	/* With min_isr 1: lost is what was acknowledged during the cut. */
+	if (min_isr == 1) {
+		lost = calloc((size_t)s1.n + 1, 1);
+		ck_assert_ptr_nonnull(lost);
+		for (k = 1; k <= s1.n; k++)
+			if (s1.m[k].state == H_MSG_ACKED &&
+			    s1.m[k].acked_at >= t_cut &&
+			    s1.m[k].acked_at < t_heal) {
+				lost[k] = 1;
+				nlost++;
+			}
+		CHECK(nlost == 40, "%d acknowledged during the cut, not 40",
+		    nlost);
+		fprintf(stderr, "  lost: lan-21..lan-60, acknowledged by r%u "
+		    "(ISR of 2) during the partition\n", cl.r[p].id);
+	}
+	lostv[0] = lost;
+	finish(q, &ss, 1, lostv);
+	fprintf(stderr, "  stores identical; %d acknowledged, %d lost\n",
+	    s1.nacked, nlost);
+	free(lost);
+	h_sender_free(&s1);
+	net_destroy();
+}
+
+START_TEST(test_partition_backup)
+{
+	partition_backup(_i + 1);
+}
+END_TEST
+
 START_TEST(test_partition_min_isr1)
 {
 	partition(1);
@@ -817,6 +926,7 @@ main(void)
 		add_case(s, "client", test_client_across_machines, 0);
 		add_case(s, "partition_min_isr1", test_partition_min_isr1, 0);
 		add_case(s, "partition_min_isr2", test_partition_min_isr2, 0);
+		add_case(s, "partition_backup", test_partition_backup, 2);
 	}
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
