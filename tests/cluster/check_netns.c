@@ -67,15 +67,6 @@ static struct h_cluster cl;
 static const char *const hosts[3] = { "10.77.0.1", "10.77.0.2",
     "10.77.0.3" };
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- running ip ---------------------------------------------------------- */
 
 /* Run "ip WORDS..." (fmt expands to words separated by single spaces) and
@@ -88,7 +79,7 @@ static int
 ipcmd(int quiet, const char *fmt, ...)
 {
 	char line[512], *argv[32], *save = NULL, *w;
-	uint64_t deadline = mono_ms() + 10000;
+	uint64_t deadline = h_now_ms() + 10000;
 	int n = 0, status;
 	va_list ap;
 	pid_t pid;
@@ -116,7 +107,7 @@ ipcmd(int quiet, const char *fmt, ...)
 		execvp("ip", argv);
 		_exit(127);
 	}
-	while (mono_ms() < deadline) {
+	while (h_now_ms() < deadline) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) && WEXITSTATUS(status) == 0 ?
 			    0 : -1;
@@ -338,155 +329,32 @@ send_all(struct h_sender *s, int n)
 	CHECK(h_sender_pump(s, s->n, T_PHASE_MS) == 0, "%s", s->err);
 }
 
-static void
-send_some(struct h_sender *s, int n, int ack_first)
-{
-	int want = s->nacked + ack_first;
-
-	h_sender_queue(s, n);
-	CHECK(h_sender_pump(s, want, T_PHASE_MS) == 0, "%s", s->err);
-}
-
-/* Every acknowledged message of s in the dump once, with its id; none of
- * s's messages twice. Messages k with lost[k] set must be absent instead
- * (lost may be NULL). */
-static void
-check_messages(const char *dump, const char *who, const struct h_sender *s,
-	       const char *lost)
-{
-	int *count = calloc((size_t)s->n + 1, sizeof *count);
-	uint64_t *ids = calloc((size_t)s->n + 1, sizeof *ids);
-	int k, bad = 0;
-
-	ck_assert_ptr_nonnull(count);
-	ck_assert_ptr_nonnull(ids);
-	h_dump_count_messages(dump, s->prefix, s->n, count, ids);
-	for (k = 1; k <= s->n; k++) {
-		const struct h_msg *m = &s->m[k];
-		int want_lost = lost && lost[k];
-
-		if (count[k] > 1 || (want_lost && count[k] != 0) ||
-		    (!want_lost && m->state == H_MSG_ACKED &&
-		    (count[k] != 1 || ids[k] != m->id))) {
-			fprintf(stderr, "%s: %s%d (%s%s) found %d times, id "
-			    "%" PRIu64 " (acknowledged as %" PRIu64 ")\n", who,
-			    s->prefix, k, m->state == H_MSG_ACKED ?
-			    "acknowledged" : "not acknowledged", want_lost ?
-			    ", expected lost" : "", count[k], ids[k], m->id);
-			bad++;
-		}
-	}
-	free(count);
-	free(ids);
-	CHECK(bad == 0, "%s: %d of %d messages of %s are wrong (see above)",
-	    who, bad, s->n, s->prefix);
-}
-
-/* Stop the converged cluster quietly, dump the three stores (log
- * included), require them identical, and check each sender's messages
- * (lost[j]: the messages of senders[j] that must be gone, or NULL). */
+/* The end of every test (h_finish): converge, stop quietly, identical
+ * stores, each acknowledged message once — or, lost[j] given, the
+ * messages of senders[j] it marks absent. */
 static void
 finish(int primary, struct h_sender **senders, int nsenders,
-       const char **lost)
+       const char *const *lost)
 {
-	char *d[3] = { NULL, NULL, NULL }, label[3][16];
-	int i;
+	char err[512];
 
-	for (i = 0; i < nsenders; i++)
-		h_sender_drop(senders[i]);
-	CHECK(h_wait_converged(&cl, primary, 3, T_CONVERGE_MS) == 0,
-	    "the logs did not converge on r%u's within %d ms",
-	    cl.r[primary].id, T_CONVERGE_MS);
-	CHECK(h_cluster_stop_quiescent(&cl, primary, SIGTERM) == 0,
-	    "a replica did not stop cleanly on SIGTERM");
-	for (i = 0; i < 3; i++) {
-		snprintf(label[i], sizeof label[i], "r%u", cl.r[i].id);
-		CHECK(h_store_dump(&cl, i, &d[i]) == 0, "cannot dump r%u",
-		    cl.r[i].id);
-	}
-	for (i = 1; i < 3; i++)
-		CHECK(h_dump_compare(d[0], label[0], d[i], label[i]) == 0,
-		    "the stores of r1 and r%u differ", cl.r[i].id);
-	for (i = 0; i < nsenders; i++)
-		check_messages(d[0], label[0], senders[i], lost ? lost[i] :
-		    NULL);
-	for (i = 0; i < 3; i++)
-		free(d[i]);
+	CHECK(h_finish(&cl, primary, senders, nsenders, lost, NULL, err,
+	    sizeof err) == 0, "%s", err);
 }
 
 /* ---- 1. two failures across machines, in each of the six orders ---------- */
 
-/* As in check_failover.c: B1 and B2 the backups (B1 the lower id); the
- * second victim named by its role once the cluster settled. */
-enum first { F_B1, F_B2, F_P };
-enum second { S_BACKUP, S_PRIMARY };
-
-static const struct order {
-	const char *name;
-	enum first  first;
-	enum second second;
-} orders[6] = {
-	{ "B1 then B2",             F_B1, S_BACKUP },
-	{ "B2 then B1",             F_B2, S_BACKUP },
-	{ "P then the backup",      F_P,  S_BACKUP },
-	{ "B1 then P",              F_B1, S_PRIMARY },
-	{ "P then the new primary", F_P,  S_PRIMARY },
-	{ "B2 then P",              F_B2, S_PRIMARY },
-};
-
+/* check_failover.c's scenario (harness scenario.c), over the bridge. */
 START_TEST(test_two_failures)
 {
-	const struct order *o = &orders[_i];
 	struct h_sender s, *ss = &s;
-	int p, b1, b2, v1, v2, survivor, q;
-	uint64_t t0;
+	char err[512];
+	int q;
 
-	fprintf(stderr, "netns two failures: %s\n", o->name);
-	p = start_cluster(NULL);
-	b1 = other_than(p, -1);
-	b2 = other_than(p, b1);
-	h_sender_init(&s, &cl, 0x50000 + (uint64_t)_i, "alice", "pa", "bob",
-	    "m-", 4);
-	CHECK(h_sender_register(&s, "bob", "pb", T_PHASE_MS) == 0, "%s",
-	    s.err);
-	CHECK(h_sender_register(&s, "alice", "pa", T_PHASE_MS) == 0, "%s",
-	    s.err);
-
-	send_some(&s, 30, 25);
-	v1 = o->first == F_B1 ? b1 : o->first == F_B2 ? b2 : p;
-	CHECK(h_replica_stop(&cl, v1, SIGKILL) != -1, "r%u", cl.r[v1].id);
-	t0 = mono_ms();
-	send_all(&s, 0);
-	q = wait_primary();
-	wait_isr(q, 2);
-	fprintf(stderr, "  r%u killed; r%u primary, ISR of 2, after %llu ms\n",
-	    cl.r[v1].id, cl.r[q].id, (unsigned long long)(mono_ms() - t0));
-
-	send_some(&s, 30, 25);
-	v2 = o->second == S_PRIMARY ? q : other_than(v1, q);
-	CHECK(h_replica_stop(&cl, v2, SIGKILL) != -1, "r%u", cl.r[v2].id);
-	t0 = mono_ms();
-	survivor = other_than(v1, v2);
-	send_all(&s, 0);
-	q = wait_primary();
-	CHECK(q == survivor, "the lone survivor r%u is not the primary",
-	    cl.r[survivor].id);
-	wait_isr(q, 1);
-	fprintf(stderr, "  r%u killed; r%u serves alone after %llu ms\n",
-	    cl.r[v2].id, cl.r[q].id, (unsigned long long)(mono_ms() - t0));
-	send_all(&s, 30);
-
-	t0 = mono_ms();
-	CHECK(h_replica_start(&cl, v1) == 0, "r%u restart", cl.r[v1].id);
-	CHECK(h_replica_start(&cl, v2) == 0, "r%u restart", cl.r[v2].id);
-	q = wait_primary();
-	CHECK(q == survivor, "after the restarts r%u leads, not r%u",
-	    cl.r[q].id, cl.r[survivor].id);
-	wait_isr(q, 3);
-	fprintf(stderr, "  both back in the ISR after %llu ms\n",
-	    (unsigned long long)(mono_ms() - t0));
-	send_all(&s, 30);
-	CHECK(s.nacked == 120, "%d acknowledged", s.nacked);
+	fprintf(stderr, "netns two failures: %s\n", h_order_name(_i));
+	q = h_two_failures(&cl, start_cluster(NULL), _i,
+	    0x50000 + (uint64_t)_i, &s, err, sizeof err);
+	CHECK(q >= 0, "%s", err);
 	finish(q, &ss, 1, NULL);
 	fprintf(stderr, "  %d acknowledged (%d re-sent, %d reconnects): all "
 	    "there once, stores identical\n", s.nacked, s.resent,
@@ -641,7 +509,7 @@ partition(unsigned min_isr)
 
 	/* The cut. The majority elects; A's client keeps writing to A. */
 	CHECK(net_link(a, 0) == 0, "cannot unplug r%u", cl.r[a].id);
-	t_cut = mono_ms();
+	t_cut = h_now_ms();
 	cl.r[a].cut = 1;
 	h_sender_queue(&s2, 10);
 	k = on_side(a, &s2, s2.n, min_isr == 1 ? T_CUT_MS : T_REFUSE_MS);
@@ -681,19 +549,19 @@ partition(unsigned min_isr)
 	CHECK(q != a, "r%u is primary on both sides", cl.r[a].id);
 	fprintf(stderr, "  majority: r%u primary (seen %llu ms after the cut, "
 	    "once the side's writes were done)\n", cl.r[q].id,
-	    (unsigned long long)(mono_ms() - t_cut));
+	    (unsigned long long)(h_now_ms() - t_cut));
 	send_all(&s1, 20);
 
 	/* Heal: A hears of the newer epoch, steps down, is resynced. */
 	CHECK(net_link(a, 1) == 0, "cannot plug r%u in", cl.r[a].id);
-	t_heal = mono_ms();
+	t_heal = h_now_ms();
 	cl.r[a].cut = 0;
 	k = wait_primary();
 	CHECK(k == q, "after the heal r%u leads, not r%u", cl.r[k].id,
 	    cl.r[q].id);
 	wait_isr(q, 3);
 	fprintf(stderr, "  healed: r%u follows r%u, ISR of 3 after %llu ms\n",
-	    cl.r[a].id, cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
+	    cl.r[a].id, cl.r[q].id, (unsigned long long)(h_now_ms() - t_heal));
 	CHECK(h_log_contains(&cl, a, "stepping down as primary"),
 	    "r%u never said it stepped down", cl.r[a].id);
 	/* Its log diverged (records of the old epoch after the cut): the
@@ -780,7 +648,7 @@ partition_backup(unsigned min_isr)
 	send_all(&s1, 20);
 
 	CHECK(net_link(c, 0) == 0, "cannot unplug r%u", cl.r[c].id);
-	t_cut = mono_ms();
+	t_cut = h_now_ms();
 	cl.r[c].cut = 1;
 	send_all(&s1, 20);
 	q = wait_primary();
@@ -789,7 +657,7 @@ partition_backup(unsigned min_isr)
 	wait_isr(q, 2);
 	fprintf(stderr, "  r%u cut off; r%u primary with an ISR of 2 after "
 	    "%llu ms\n", cl.r[c].id, cl.r[q].id,
-	    (unsigned long long)(mono_ms() - t_cut));
+	    (unsigned long long)(h_now_ms() - t_cut));
 	send_all(&s1, 20);
 
 	/* What C made of it, asked from its own side. */
@@ -813,12 +681,12 @@ partition_backup(unsigned min_isr)
 		    cl.r[c].id);
 
 	CHECK(net_link(c, 1) == 0, "cannot plug r%u in", cl.r[c].id);
-	t_heal = mono_ms();
+	t_heal = h_now_ms();
 	cl.r[c].cut = 0;
 	q = wait_primary();
 	wait_isr(q, 3);
 	fprintf(stderr, "  healed: r%u primary, ISR of 3 after %llu ms\n",
-	    cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
+	    cl.r[q].id, (unsigned long long)(h_now_ms() - t_heal));
 	if (min_isr == 1)
 		CHECK(q == c, "r%u leads after the heal, not the cut-off r%u",
 		    cl.r[q].id, cl.r[c].id);
@@ -922,7 +790,7 @@ main(void)
 		add_case(s, "skipped", test_skipped, 0);
 	} else {
 		ns_remove(NS_TAG, 0);	/* left by a run that crashed */
-		add_case(s, "two_failures", test_two_failures, 6);
+		add_case(s, "two_failures", test_two_failures, H_NORDERS);
 		add_case(s, "client", test_client_across_machines, 0);
 		add_case(s, "partition_min_isr1", test_partition_min_isr1, 0);
 		add_case(s, "partition_min_isr2", test_partition_min_isr2, 0);

@@ -30,6 +30,12 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t
+h_now_ms(void)
+{
+	return now_ms();
+}
+
 static const char *
 bin_dir(void)
 {

@@ -254,4 +254,40 @@ int  h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms);
  * without reading what the server sent. */
 void h_sender_drop(struct h_sender *s);
 
+/* Monotonic milliseconds (for measuring in tests). */
+uint64_t h_now_ms(void);
+
+/* ---- shared scenarios (scenario.c) -----------------------------------------
+ * Played by check_failover.c on loopback and check_netns.c across network
+ * namespaces. They return -1 with a message in err (errlen bytes) instead
+ * of failing the test, so the caller can dump its logs first. */
+
+/* The six orders of two failures (B1 then B2, ..., B2 then P). */
+#define H_NORDERS 6
+const char *h_order_name(int k);
+/* On cluster c of three, primary p, all in its ISR: a sender (client_id,
+ * alice to bob, "m-<k>", window 4, both accounts registered by it) sends
+ * 30 messages, order k's first victim is killed with some in flight, 30
+ * more, the second victim, 30 with the lone survivor, both restart and
+ * rejoin, 30 more; each step's outcome is checked (who leads, the ISR).
+ * The index of the primary at the end, or -1. */
+int  h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
+		    struct h_sender *s, char *err, size_t errlen);
+/* Every message s had acknowledged is in the dump exactly once, with the
+ * id its acknowledgement carried, and none twice — except messages k with
+ * lost[k] set (lost may be NULL), which must be absent. Offenders are
+ * listed on stderr. 0, or -1. */
+int  h_check_messages(const char *dump, const char *who,
+		      const struct h_sender *s, const char *lost, char *err,
+		      size_t errlen);
+/* The end of a scenario: wait until every log ends where the primary's
+ * does with all of c in its ISR, stop all without letting any react to
+ * the others going (h_cluster_stop_quiescent, SIGTERM), dump each store
+ * (log included), require them identical, and h_check_messages each
+ * sender (lost[i] for senders[i]; lost may be NULL). dumps (optional, c->n
+ * entries) gets the dumps; the caller frees them. 0, or -1. */
+int  h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
+	      int nsenders, const char *const *lost, char **dumps, char *err,
+	      size_t errlen);
+
 #endif
