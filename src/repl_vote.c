@@ -350,6 +350,18 @@ enough_voters(struct repl *r, size_t n)
 	return 0;
 }
 
+/* Ourselves and the peers whose links are up and not silent. */
+static size_t
+reachable(const struct repl *r, uint64_t now)
+{
+	size_t i, n = 1;
+
+	for (i = 0; i < r->npeers; i++)
+		n += r->peers[i].state == LINK_UP && now -
+		    r->peers[i].last_heard <= r->srv->cfg->election_timeout_ms;
+	return n;
+}
+
 static void
 decide(struct repl *r)
 {
@@ -462,7 +474,6 @@ repl_round_tick(struct repl *r)
 {
 	struct server *s = r->srv;
 	uint64_t now = mono_ms();
-	uint32_t ids[ELECT_MAX];
 
 	if (s->stopping)
 		return;		/* a stopping replica changes nothing */
@@ -480,8 +491,7 @@ repl_round_tick(struct repl *r)
 		r->round.announced = 0;
 		s->role = ROLE_ELECTING;
 	}
-	if (may_start_round(r, now) &&
-	    enough_voters(r, repl_connected(r, ids) + 1))
+	if (may_start_round(r, now) && enough_voters(r, reachable(r, now)))
 		repl_start_round(r, s->role == ROLE_STARTING ? "start-up" :
 		    "no primary");
 }
