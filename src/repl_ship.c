@@ -116,6 +116,12 @@ repl_update_commit(struct repl *r)
 	uint64_t c = server_committed_lsn(s);
 	unsigned i;
 
+	/* Below min_isr nothing more commits. A write admitted while the
+	 * ISR was large enough must not be acknowledged by the ISR that
+	 * shrank under it: a primary cut off from its backups would hold
+	 * it alone, acknowledge it, and lose it when it rejoins. */
+	if (r->isr.n < s->cfg->min_isr)
+		return 0;
 	for (i = 0; i < r->isr.n; i++) {
 		struct peer *p;
 

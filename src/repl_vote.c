@@ -325,6 +325,43 @@ announce(struct repl *r)
 	check_established(r);
 }
 
+/*
+ * Can a round among the replicas we reach give a primary that commits
+ * anything? Not if they are fewer than min_isr: the winner could
+ * acknowledge nothing, yet its new epoch would make its log the freshest
+ * once the others are back, and they would be resynced to it — losing
+ * what they acknowledged meanwhile. A backup cut off from the other two
+ * did exactly that (tests/cluster/check_netns.c, partition_backup). With
+ * min_isr 1 this never holds back a round.
+ */
+static int
+enough_voters(struct repl *r, size_t n)
+{
+	unsigned min = r->srv->cfg->min_isr;
+
+	if (n >= min)
+		return 1;
+	if (r->srv->role != ROLE_WAITING)
+		log_info("no election: %zu replica(s) reachable, min_isr is %u",
+		    n, min);
+	r->srv->role = ROLE_WAITING;
+	snprintf(r->note, sizeof r->note, "no election: %zu replica(s) "
+	    "reachable, min_isr is %u", n, min);
+	return 0;
+}
+
+/* Ourselves and the peers whose links are up and not silent. */
+static size_t
+reachable(const struct repl *r, uint64_t now)
+{
+	size_t i, n = 1;
+
+	for (i = 0; i < r->npeers; i++)
+		n += r->peers[i].state == LINK_UP && now -
+		    r->peers[i].last_heard <= r->srv->cfg->election_timeout_ms;
+	return n;
+}
+
 static void
 decide(struct repl *r)
 {
@@ -332,6 +369,8 @@ decide(struct repl *r)
 	struct elect_decision d;
 	size_t i;
 
+	if (!enough_voters(r, r->round.n))
+		return;		/* the round runs out; no winner */
 	/* Ballots promising a newer epoch mean this round is stale. */
 	for (i = 0; i < r->round.n; i++)
 		if (r->round.ballots[i].promised > r->round.epoch) {
@@ -455,7 +494,7 @@ repl_round_tick(struct repl *r)
 		r->round.announced = 0;
 		s->role = ROLE_ELECTING;
 	}
-	if (may_start_round(r, now))
+	if (may_start_round(r, now) && enough_voters(r, reachable(r, now)))
 		repl_start_round(r, s->role == ROLE_STARTING ? "start-up" :
 		    "no primary");
 }

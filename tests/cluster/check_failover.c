@@ -194,89 +194,15 @@ wait_isr(int p, int n)
 
 /* ---- reading dumps -------------------------------------------------------- */
 
-/* From a "messages ..." dump line: its id and, if its body is
- * "<prefix><k>", k (else 0). */
-static int
-parse_message(const char *line, size_t len, const char *prefix,
-	      uint64_t *id)
-{
-	const char *b, *end = line + len;
-	size_t pl = strlen(prefix);
-	char *stop;
-	long k;
-
-	*id = strtoull(line + strlen("messages id="), NULL, 10);
-	b = strstr(line, " body=\"");
-	if (b == NULL || b > end)
-		return 0;
-	b += strlen(" body=\"");
-	if ((size_t)(end - b) < pl || strncmp(b, prefix, pl) != 0)
-		return 0;
-	k = strtol(b + pl, &stop, 10);
-	return *stop == '"' && k > 0 ? (int)k : 0;
-}
-
 /* Every message s had acknowledged is in the dump exactly once, with the
  * id of its acknowledgement; nothing s sent is there twice. */
 static void
 check_exactly_once(const char *dump, const char *who, const struct h_sender *s)
 {
-	int *count = calloc((size_t)s->n + 1, sizeof *count);
-	uint64_t *ids = calloc((size_t)s->n + 1, sizeof *ids);
-	const char *p = dump;
-	int k, missing = 0, doubled = 0, wrong_id = 0, first_bad = 0;
+	char err[512];
 
-	ck_assert_ptr_nonnull(count);
-	ck_assert_ptr_nonnull(ids);
-	while (*p) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (strncmp(p, "messages id=", 12) == 0) {
-			uint64_t id;
-
-			k = parse_message(p, len, s->prefix, &id);
-			if (k > 0 && k <= s->n) {
-				count[k]++;
-				ids[k] = id;
-			}
-		}
-		p += len + (e != NULL);
-	}
-	for (k = 1; k <= s->n; k++) {
-		int bad = 0;
-
-		if (s->m[k].state == H_MSG_ACKED && count[k] == 0)
-			missing++, bad = 1;
-		if (count[k] > 1)
-			doubled++, bad = 1;
-		if (s->m[k].state == H_MSG_ACKED && count[k] == 1 &&
-		    ids[k] != s->m[k].id)
-			wrong_id++, bad = 1;
-		if (bad && first_bad == 0)
-			first_bad = k;
-	}
-	for (k = 1; k <= s->n && (missing || doubled || wrong_id); k++) {
-		const struct h_msg *m = &s->m[k];
-
-		if (!((m->state == H_MSG_ACKED && count[k] != 1) ||
-		    count[k] > 1 || (m->state == H_MSG_ACKED &&
-		    count[k] == 1 && ids[k] != m->id)))
-			continue;
-		fprintf(stderr, "%s: %s%d (seq %" PRIu64 ", sent %d times): "
-		    "%s, found %d times (id %" PRIu64 ")\n", who, s->prefix, k,
-		    m->seq, m->sends, m->state == H_MSG_ACKED ? "acknowledged"
-		    : "not acknowledged", count[k], ids[k]);
-		if (m->state == H_MSG_ACKED)
-			fprintf(stderr, "    acknowledged with id %" PRIu64
-			    " by r%u\n", m->id, cl.r[m->acked_by].id);
-	}
-	free(count);
-	free(ids);
-	CHECK(missing == 0 && doubled == 0 && wrong_id == 0,
-	    "%s: of %d acknowledged messages %d missing, %d stored twice, "
-	    "%d with another id than acknowledged (first: %s%d)", who,
-	    s->nacked, missing, doubled, wrong_id, s->prefix, first_bad);
+	CHECK(h_check_messages(dump, who, s, NULL, err, sizeof err) == 0, "%s",
+	    err);
 }
 
 /* The log records made for (client_id, seq): how many, and the epoch of
@@ -308,140 +234,32 @@ log_records_for(const char *dump, uint64_t client_id, uint64_t seq,
 	return n;
 }
 
-/*
- * The end of every test: wait until every log ends where the primary's
- * does with the whole cluster in its ISR, stop all three without letting
- * any react to the others going (h_cluster_stop_quiescent: paused first,
- * then SIGTERM one at a time), dump each store and compare; then check
- * the messages. dumps[] (optional) gets the dumps (the caller frees).
- */
+/* The end of every test (h_finish): converge, stop quietly, compare the
+ * stores, check the messages. dumps[] (optional) gets the dumps (the
+ * caller frees). */
 static void
 finish(int primary, struct h_sender **senders, int nsenders, char **dumps)
 {
-	char *d[3] = { NULL, NULL, NULL };
-	char label[3][16];
-	int i;
+	char err[512];
 
-	for (i = 0; i < nsenders; i++)
-		h_sender_drop(senders[i]);
-	CHECK(h_wait_converged(&cl, primary, 3, T_CONVERGE_MS) == 0,
-	    "the logs did not converge on r%u's within %d ms",
-	    cl.r[primary].id, T_CONVERGE_MS);
-	CHECK(h_cluster_stop_quiescent(&cl, primary, SIGTERM) == 0,
-	    "a replica did not stop cleanly on SIGTERM");
-	for (i = 0; i < 3; i++) {
-		snprintf(label[i], sizeof label[i], "r%u", cl.r[i].id);
-		CHECK(h_store_dump(&cl, i, &d[i]) == 0, "cannot dump r%u",
-		    cl.r[i].id);
-	}
-	for (i = 1; i < 3; i++)
-		CHECK(h_dump_compare(d[0], label[0], d[i], label[i]) == 0,
-		    "the stores of r%u and r%u differ", cl.r[0].id, cl.r[i].id);
-	for (i = 0; i < nsenders; i++)
-		check_exactly_once(d[0], label[0], senders[i]);
-	for (i = 0; i < 3; i++) {
-		if (dumps)
-			dumps[i] = d[i];
-		else
-			free(d[i]);
-	}
+	CHECK(h_finish(&cl, primary, senders, nsenders, NULL, dumps, err,
+	    sizeof err) == 0, "%s", err);
 }
 
 /* ---- 1. two failures, in each of the six orders ------------------------- */
 
-/*
- * B1 and B2 are the backups at the start, B1 the one with the lower id.
- * The second victim is named by its role when it is killed, after the
- * cluster settled on the first failure:
- *   FIRST              SECOND
- *   B1                 the other backup (B2)          backup -> backup
- *   B2                 the other backup (B1)          other backup -> backup
- *   P                  the remaining backup           primary -> backup
- *   B1                 the primary (P)                backup -> primary
- *   P                  the new primary                primary -> new primary
- *   B2                 the primary (P)                other backup -> primary
- * so the lone survivor is: P, P, the new primary, B2, the new primary's
- * backup (it must take over), B1.
- */
-enum first { F_B1, F_B2, F_P };
-enum second { S_BACKUP, S_PRIMARY };
-
-static const struct order {
-	const char *name;
-	enum first  first;
-	enum second second;
-} orders[6] = {
-	{ "B1 then B2",             F_B1, S_BACKUP },
-	{ "B2 then B1",             F_B2, S_BACKUP },
-	{ "P then the backup",      F_P,  S_BACKUP },
-	{ "B1 then P",              F_B1, S_PRIMARY },
-	{ "P then the new primary", F_P,  S_PRIMARY },
-	{ "B2 then P",              F_B2, S_PRIMARY },
-};
-
+/* The scenario (harness scenario.c) is shared with check_netns.c. */
 static void
-two_failures(const struct order *o)
+two_failures(int k)
 {
 	struct h_sender s, *ss = &s;
-	int p, b1, b2, v1, v2, survivor, q;
-	uint64_t t0;
+	char err[512];
+	int q;
 
-	fprintf(stderr, "two failures: %s\n", o->name);
-	p = start_cluster();
-	b1 = other_than(p, -1);
-	b2 = other_than(p, b1);
-	if (cl.r[b1].id > cl.r[b2].id) {
-		int t = b1;
-		b1 = b2;
-		b2 = t;
-	}
-	sender_start(&s, 0x10000 + (uint64_t)(o - orders), 4);
-
-	/* 30 before the first failure; the last few in flight at it. */
-	send_some(&s, 30, 25);
-	v1 = o->first == F_B1 ? b1 : o->first == F_B2 ? b2 : p;
-	kill_replica(v1, SIGKILL);
-	t0 = mono_ms();
-	send_all(&s, 0);
-	q = wait_primary();
-	if (o->first != F_P)
-		CHECK(q == p, "losing backup r%u moved the primary from r%u to "
-		    "r%u", cl.r[v1].id, cl.r[p].id, cl.r[q].id);
-	wait_isr(q, 2);
-	fprintf(stderr, "  r%u killed; r%u primary, ISR of 2, after %llu ms\n",
-	    cl.r[v1].id, cl.r[q].id, (unsigned long long)(mono_ms() - t0));
-
-	/* 30 between; the second failure with some in flight. */
-	send_some(&s, 30, 25);
-	v2 = o->second == S_PRIMARY ? q : other_than(v1, q);
-	kill_replica(v2, SIGKILL);
-	t0 = mono_ms();
-	survivor = other_than(v1, v2);
-	send_all(&s, 0);
-	q = wait_primary();
-	CHECK(q == survivor, "the lone survivor r%u is not the primary",
-	    cl.r[survivor].id);
-	wait_isr(q, 1);
-	fprintf(stderr, "  r%u killed; r%u serves alone after %llu ms\n",
-	    cl.r[v2].id, cl.r[q].id, (unsigned long long)(mono_ms() - t0));
-
-	/* 30 with the lone survivor. */
-	send_all(&s, 30);
-
-	/* Both come back, catch up and rejoin. */
-	t0 = mono_ms();
-	start_replica(v1);
-	start_replica(v2);
-	q = wait_primary();
-	CHECK(q == survivor, "after the restarts r%u leads, not the survivor "
-	    "r%u", cl.r[q].id, cl.r[survivor].id);
-	wait_isr(q, 3);
-	fprintf(stderr, "  r%u and r%u back in the ISR after %llu ms\n",
-	    cl.r[v1].id, cl.r[v2].id, (unsigned long long)(mono_ms() - t0));
-
-	/* 30 after the restarts, with the whole ISR. */
-	send_all(&s, 30);
-	CHECK(s.nacked == 120, "%d acknowledged", s.nacked);
+	fprintf(stderr, "two failures: %s\n", h_order_name(k));
+	q = h_two_failures(&cl, start_cluster(), k, 0x10000 + (uint64_t)k, &s,
+	    err, sizeof err);
+	CHECK(q >= 0, "%s", err);
 	finish(q, &ss, 1, NULL);
 	fprintf(stderr, "  %d acknowledged (%d re-sent, %d reconnects): all "
 	    "there once, stores identical\n", s.nacked, s.resent,
@@ -452,7 +270,7 @@ two_failures(const struct order *o)
 
 START_TEST(test_two_failures)
 {
-	two_failures(&orders[_i]);
+	two_failures(_i);
 }
 END_TEST
 

@@ -30,6 +30,12 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t
+h_now_ms(void)
+{
+	return now_ms();
+}
+
 static const char *
 bin_dir(void)
 {
@@ -77,29 +83,72 @@ free_port(void)
 	return 0;
 }
 
+/* The address a replica listens on. */
+static const char *
+replica_host(const struct h_replica *r)
+{
+	return r->host[0] ? r->host : "127.0.0.1";
+}
+
+/* A TCP connection to host:port (IPv4), or -1. */
 static int
-port_accepts(uint16_t port)
+tcp_connect(const char *host, uint16_t port, int rcvbuf)
 {
 	struct sockaddr_in a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	if (rcvbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	memset(&a, 0, sizeof a);
+	a.sin_family = AF_INET;
+	a.sin_port = htons(port);
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+port_accepts(const char *host, uint16_t port)
+{
+	int fd = tcp_connect(host, port, 0);
 
 	if (fd < 0)
 		return 0;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons(port);
-	ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
 	close(fd);
-	return ok;
+	return 1;
 }
 
-int
-h_cluster_create(struct h_cluster *c, int n, const char *extra)
+/* Write c->conf_path: one line per replica, the test timings, extra. */
+static int
+write_conf(const struct h_cluster *c, const char *extra)
+{
+	FILE *f = fopen(c->conf_path, "w");
+	int i;
+
+	if (f == NULL)
+		return -1;
+	for (i = 0; i < c->n; i++)
+		fprintf(f, "replica %u %s %u %u\n", c->r[i].id,
+		    replica_host(&c->r[i]), c->r[i].client_port,
+		    c->r[i].internal_port);
+	fprintf(f, "heartbeat_ms 20\nelection_timeout_ms 300\n"
+	    "client_timeout_ms 1500\ndata_dir %s\n", c->dir);
+	if (extra)
+		fprintf(f, "%s\n", extra);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* The directory, ids and paths of n replicas (no ports, no config). */
+static int
+cluster_dirs(struct h_cluster *c, int n)
 {
 	char dir[sizeof c->dir];
-	FILE *f;
-	int i, j;
+	int i;
 
 	memset(c, 0, sizeof *c);
 	if (n < 1 || n > H_MAX_REPLICAS)
@@ -113,6 +162,26 @@ h_cluster_create(struct h_cluster *c, int n, const char *extra)
 		struct h_replica *r = &c->r[i];
 
 		r->id = (uint32_t)(i + 1);
+		/* From a copy: gcc cannot tell c->dir and r->* apart. */
+		snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d",
+		    dir, i + 1);
+		snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log",
+		    dir, i + 1);
+	}
+	snprintf(c->conf_path, sizeof c->conf_path, "%s/replicas.conf", c->dir);
+	return 0;
+}
+
+int
+h_cluster_create(struct h_cluster *c, int n, const char *extra)
+{
+	int i, j;
+
+	if (cluster_dirs(c, n) < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		struct h_replica *r = &c->r[i];
+
 		/* Distinct ports even if the kernel hands one out twice. */
 		do {
 			r->client_port = free_port();
@@ -125,25 +194,29 @@ h_cluster_create(struct h_cluster *c, int n, const char *extra)
 					break;
 		} while (r->client_port == 0 || r->internal_port == 0 ||
 		    r->client_port == r->internal_port || j < i);
-		/* From a copy: gcc cannot tell c->dir and r->* apart. */
-		snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d",
-		    dir, i + 1);
-		snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log",
-		    dir, i + 1);
 	}
-	snprintf(c->conf_path, sizeof c->conf_path, "%s/replicas.conf", c->dir);
-	f = fopen(c->conf_path, "w");
-	if (f == NULL)
+	return write_conf(c, extra);
+}
+
+int
+h_cluster_create_hosts(struct h_cluster *c, int n, const char *const *hosts,
+		       uint16_t client_port, uint16_t internal_port,
+		       const char *extra)
+{
+	int i;
+
+	if (cluster_dirs(c, n) < 0)
 		return -1;
-	for (i = 0; i < n; i++)
-		fprintf(f, "replica %u 127.0.0.1 %u %u\n", c->r[i].id,
-		    c->r[i].client_port, c->r[i].internal_port);
-	fprintf(f, "heartbeat_ms 20\nelection_timeout_ms 300\n"
-	    "client_timeout_ms 1500\ndata_dir %s\n", c->dir);
-	if (extra)
-		fprintf(f, "%s\n", extra);
-	fclose(f);
-	return 0;
+	for (i = 0; i < n; i++) {
+		struct h_replica *r = &c->r[i];
+
+		if (strlen(hosts[i]) >= sizeof r->host)
+			return -1;
+		snprintf(r->host, sizeof r->host, "%s", hosts[i]);
+		r->client_port = client_port;
+		r->internal_port = internal_port;
+	}
+	return write_conf(c, extra);
 }
 
 static int
@@ -187,6 +260,32 @@ h_replica_dump_log(const struct h_cluster *c, int i)
 	fclose(f);
 }
 
+/* In the child: exec "[exec_prefix...] chatd -c CONF -i ID -v". */
+static void
+exec_replica(const struct h_replica *r, const char *path, const char *conf,
+	     const char *id)
+{
+	char words[sizeof r->exec_prefix], *argv[32], *save = NULL, *w;
+	int n = 0;
+
+	snprintf(words, sizeof words, "%s", r->exec_prefix);
+	for (w = strtok_r(words, " ", &save); w && n < 24;
+	    w = strtok_r(NULL, " ", &save))
+		argv[n++] = w;
+	if (n == 0) {
+		execl(path, "chatd", "-c", conf, "-i", id, "-v", (char *)NULL);
+		return;
+	}
+	argv[n++] = (char *)path;
+	argv[n++] = (char *)"-c";
+	argv[n++] = (char *)conf;
+	argv[n++] = (char *)"-i";
+	argv[n++] = (char *)id;
+	argv[n++] = (char *)"-v";
+	argv[n] = NULL;
+	execvp(argv[0], argv);
+}
+
 int
 h_replica_start(struct h_cluster *c, int i)
 {
@@ -216,8 +315,7 @@ h_replica_start(struct h_cluster *c, int i)
 		}
 		if (nul >= 0)
 			dup2(nul, STDIN_FILENO);
-		execl(path, "chatd", "-c", c->conf_path, "-i", id, "-v",
-		    (char *)NULL);
+		exec_replica(r, path, c->conf_path, id);
 		_exit(127);
 	}
 	r->pid = pid;
@@ -232,7 +330,7 @@ h_replica_start(struct h_cluster *c, int i)
 			h_replica_dump_log(c, i);
 			return -1;
 		}
-		if (port_accepts(r->client_port))
+		if (port_accepts(replica_host(r), r->client_port))
 			return 0;
 		poll(NULL, 0, 5);	/* polling an observable state */
 	}
@@ -525,29 +623,18 @@ h_raw_closed(int fd, int timeout_ms)
 	}
 }
 
-/* h_raw_connect with a bound on the HELLO answer. */
+/* h_raw_connect with a bound on the HELLO answer, to any host. */
 static int
-raw_connect(uint16_t port, int flags, int timeout_ms)
+raw_connect(const char *host, uint16_t port, int flags, int timeout_ms)
 {
-	int small = 4096;
-	struct sockaddr_in a;
 	struct wire_HELLO m;
 	struct wire_header h;
 	struct buf b;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = tcp_connect(host, port,
+	    flags & H_RAW_SMALL_RCVBUF ? 4096 : 0);
 
 	if (fd < 0)
 		return -1;
-	if (flags & H_RAW_SMALL_RCVBUF)
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons(port);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
-		close(fd);
-		return -1;
-	}
 	if (!(flags & H_RAW_HELLO))
 		return fd;
 	memset(&m, 0, sizeof m);
@@ -570,7 +657,14 @@ raw_connect(uint16_t port, int flags, int timeout_ms)
 int
 h_raw_connect(uint16_t port, int flags)
 {
-	return raw_connect(port, flags, 5000);
+	return raw_connect("127.0.0.1", port, flags, 5000);
+}
+
+int
+h_raw_connect_replica(const struct h_cluster *c, int i, int flags)
+{
+	return raw_connect(replica_host(&c->r[i]), c->r[i].client_port, flags,
+	    5000);
 }
 
 /* ---- replication ---------------------------------------------------------- */
@@ -595,14 +689,17 @@ h_index_of(const struct h_cluster *c, uint32_t id)
 int
 h_running(const struct h_cluster *c, int i)
 {
-	return i >= 0 && i < c->n && c->r[i].pid > 0 && !c->r[i].paused;
+	return i >= 0 && i < c->n && c->r[i].pid > 0 && !c->r[i].paused &&
+	    !c->r[i].cut;
 }
 
-/* Connect and HELLO within timeout_ms. fd or -1. */
+/* Connect to replica i's client port and HELLO within timeout_ms. fd or
+ * -1. */
 static int
-connect_hello(uint16_t port, int timeout_ms)
+connect_hello(const struct h_cluster *c, int i, int timeout_ms)
 {
-	return raw_connect(port, H_RAW_HELLO, timeout_ms);
+	return raw_connect(replica_host(&c->r[i]), c->r[i].client_port,
+	    H_RAW_HELLO, timeout_ms);
 }
 
 int
@@ -622,7 +719,7 @@ h_status(const struct h_cluster *c, int i, struct h_status *out,
 	memset(out, 0, sizeof *out);
 	if (i < 0 || i >= c->n || c->r[i].pid <= 0)
 		return -1;
-	fd = connect_hello(c->r[i].client_port, timeout_ms);
+	fd = connect_hello(c, i, timeout_ms);
 	if (fd < 0)
 		return -1;
 	buf_init(&b);
@@ -702,9 +799,9 @@ h_cluster_describe(const struct h_cluster *c, char *buf, size_t len)
 			    c->r[i].id);
 			continue;
 		}
-		if (c->r[i].paused) {
-			n += (size_t)snprintf(buf + n, len - n,
-			    "[r%u paused] ", c->r[i].id);
+		if (c->r[i].paused || c->r[i].cut) {
+			n += (size_t)snprintf(buf + n, len - n, "[r%u %s] ",
+			    c->r[i].id, c->r[i].paused ? "paused" : "cut off");
 			continue;
 		}
 		if (h_status(c, i, &st, 1000) < 0) {
@@ -1035,6 +1132,33 @@ h_dump_compare(const char *a, const char *la, const char *b, const char *lb)
 	}
 }
 
+void
+h_dump_count_messages(const char *dump, const char *prefix, int n,
+		      int *count, uint64_t *ids)
+{
+	const char *p = dump, *tag = "messages id=", *bt = " body=\"";
+	size_t pl = strlen(prefix);
+
+	while (*p) {
+		const char *e = strchr(p, '\n'), *b;
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char *stop;
+		long k;
+
+		if (strncmp(p, tag, strlen(tag)) == 0 &&
+		    (b = strstr(p, bt)) != NULL && b < p + len &&
+		    (size_t)(p + len - (b + strlen(bt))) >= pl &&
+		    strncmp(b + strlen(bt), prefix, pl) == 0) {
+			k = strtol(b + strlen(bt) + pl, &stop, 10);
+			if (*stop == '"' && k > 0 && k <= n) {
+				count[k]++;
+				ids[k] = strtoull(p + strlen(tag), NULL, 10);
+			}
+		}
+		p += len + (e != NULL);
+	}
+}
+
 /* ---- the retrying raw sender ---------------------------------------------- */
 
 #define RID_BASE 1000u		/* message k goes with request id RID_BASE + k */
@@ -1205,7 +1329,7 @@ connect_primary(struct h_sender *s, int login, uint64_t deadline)
 			if (!h_running(c, i) || h_status(c, i, &st, 1000) < 0 ||
 			    st.role != H_ROLE_PRIMARY)
 				continue;
-			fd = connect_hello(c->r[i].client_port, 1000);
+			fd = connect_hello(c, i, 1000);
 			if (fd < 0)
 				continue;
 			/* A primary that cannot commit is no better than a

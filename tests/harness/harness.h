@@ -28,6 +28,14 @@ struct h_replica {
 	uint16_t client_port, internal_port;
 	pid_t    pid;			/* 0 when not running */
 	int      paused;		/* stopped by h_replica_pause() */
+	/* Across hosts (h_cluster_create_hosts): its address ("" means
+	 * 127.0.0.1), a command line its chatd is started under (e.g.
+	 * "ip netns exec NS"; "" for none), and whether a test cut it off
+	 * the network: a cut replica is skipped by the waits and the
+	 * sender like a paused one. */
+	char     host[64];
+	char     exec_prefix[160];
+	int      cut;
 	char     data_dir[512];
 	char     log_path[512];
 };
@@ -42,6 +50,12 @@ struct h_cluster {
 /* Make the directory and config for n replicas. extra: more config lines
  * (may be NULL). Returns 0 or -1. */
 int  h_cluster_create(struct h_cluster *c, int n, const char *extra);
+/* The same for replicas on other hosts: replica i listens on hosts[i]
+ * (an IPv4 address the test process can reach), on the same two ports
+ * as every other replica. Set r[i].exec_prefix before starting it. */
+int  h_cluster_create_hosts(struct h_cluster *c, int n,
+			    const char *const *hosts, uint16_t client_port,
+			    uint16_t internal_port, const char *extra);
 /* Stop every running replica (SIGKILL) and remove the directory. */
 void h_cluster_destroy(struct h_cluster *c);
 
@@ -88,6 +102,8 @@ struct wire_header;
 #define H_RAW_HELLO        1
 #define H_RAW_SMALL_RCVBUF 2
 int  h_raw_connect(uint16_t port, int flags);
+/* The same to replica i of c, at its host (h_cluster_create_hosts). */
+int  h_raw_connect_replica(const struct h_cluster *c, int i, int flags);
 /* Send one frame (msg: the struct of op). 0 or -1. */
 int  h_raw_send(int fd, uint16_t op, uint32_t request_id, const void *msg);
 /* Send raw bytes. */
@@ -130,7 +146,7 @@ struct h_status {
 
 /* Index of the replica with this id, or -1. */
 int  h_index_of(const struct h_cluster *c, uint32_t id);
-/* A replica that runs and is not paused. */
+/* A replica that runs, is not paused and is not cut off. */
 int  h_running(const struct h_cluster *c, int i);
 /* Raw STATUS on replica i's client port (fresh connection; at most
  * timeout_ms for connect + HELLO + STATUS). 0, or -1. */
@@ -175,6 +191,11 @@ int  h_store_dump(const struct h_cluster *c, int i, char **out);
  * pruned at different moments differ; the state they made must not). */
 int  h_store_dump_ex(const struct h_cluster *c, int i, int with_log,
 		     char **out);
+/* Count the messages "<prefix><k>" (1 <= k <= n) in a dump: count[k]
+ * occurrences, ids[k] the id of the last (both arrays n + 1 long,
+ * zeroed by the caller). */
+void h_dump_count_messages(const char *dump, const char *prefix, int n,
+			   int *count, uint64_t *ids);
 /* 0 if equal; else prints the first differing line of each to stderr
  * (labelled) and returns -1. */
 int  h_dump_compare(const char *a, const char *la, const char *b,
@@ -232,5 +253,41 @@ int  h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms);
 /* Lose the connection as a crash of the client's link would: close it
  * without reading what the server sent. */
 void h_sender_drop(struct h_sender *s);
+
+/* Monotonic milliseconds (for measuring in tests). */
+uint64_t h_now_ms(void);
+
+/* ---- shared scenarios (scenario.c) -----------------------------------------
+ * Played by check_failover.c on loopback and check_netns.c across network
+ * namespaces. They return -1 with a message in err (errlen bytes) instead
+ * of failing the test, so the caller can dump its logs first. */
+
+/* The six orders of two failures (B1 then B2, ..., B2 then P). */
+#define H_NORDERS 6
+const char *h_order_name(int k);
+/* On cluster c of three, primary p, all in its ISR: a sender (client_id,
+ * alice to bob, "m-<k>", window 4, both accounts registered by it) sends
+ * 30 messages, order k's first victim is killed with some in flight, 30
+ * more, the second victim, 30 with the lone survivor, both restart and
+ * rejoin, 30 more; each step's outcome is checked (who leads, the ISR).
+ * The index of the primary at the end, or -1. */
+int  h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
+		    struct h_sender *s, char *err, size_t errlen);
+/* Every message s had acknowledged is in the dump exactly once, with the
+ * id its acknowledgement carried, and none twice — except messages k with
+ * lost[k] set (lost may be NULL), which must be absent. Offenders are
+ * listed on stderr. 0, or -1. */
+int  h_check_messages(const char *dump, const char *who,
+		      const struct h_sender *s, const char *lost, char *err,
+		      size_t errlen);
+/* The end of a scenario: wait until every log ends where the primary's
+ * does with all of c in its ISR, stop all without letting any react to
+ * the others going (h_cluster_stop_quiescent, SIGTERM), dump each store
+ * (log included), require them identical, and h_check_messages each
+ * sender (lost[i] for senders[i]; lost may be NULL). dumps (optional, c->n
+ * entries) gets the dumps; the caller frees them. 0, or -1. */
+int  h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
+	      int nsenders, const char *const *lost, char **dumps, char *err,
+	      size_t errlen);
 
 #endif
