@@ -42,6 +42,7 @@ cli_job_done(struct client *cl, int ok)
 {
 	if (!ok)
 		cl->failed = 1;
+	cl->auto_login = 0;
 	job_release(cl);
 	cli_term_echo(1);
 	cli_update_prompt(cl);
