@@ -188,6 +188,16 @@ START_TEST(command_table)
 		ck_assert_int_le(c->min, c->max);
 	}
 	ck_assert_ptr_null(cli_cmd_find("nope"));
+	/* What chat(1) says: all but these need a login. */
+	for (i = 0; i < cli_ncmds; i++) {
+		const char *n = cli_cmds[i].name;
+		unsigned want = strcmp(n, "register") == 0 ||
+		    strcmp(n, "login") == 0 || strcmp(n, "status") == 0 ||
+		    strcmp(n, "help") == 0 || strcmp(n, "quit") == 0 ?
+		    0 : CLI_CMD_LOGIN;
+		ck_assert_msg((cli_cmds[i].flags & CLI_CMD_LOGIN) == want,
+		    "login flag of /%s", n);
+	}
 }
 END_TEST
 

@@ -225,8 +225,6 @@ cli_run_logout(struct client *cl, const struct cli_args *a)
 	struct wire_LOGOUT m;
 
 	(void)a;
-	if (!cli_need_login(cl))
-		return;
 	memset(&m, 0, sizeof m);
 	cl->job.ends_session = 1;
 	cli_submit(cl, WIRE_OP_LOGOUT, &m, on_logout);
@@ -321,8 +319,6 @@ delete_account_password(struct client *cl, const char *line)
 void
 cli_run_delete_account(struct client *cl, const struct cli_args *a)
 {
-	if (!cli_need_login(cl))
-		return;
 	if (a->argc >= 1)
 		delete_account_password(cl, a->argv[0]);
 	else

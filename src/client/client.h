@@ -184,7 +184,10 @@ struct cli_cmd {
 	const char *usage;
 	const char *help;
 	void      (*run)(struct client *cl, const struct cli_args *a);
+	unsigned    flags;	/* CLI_CMD_* */
 };
+
+#define CLI_CMD_LOGIN 0x01	/* refused (by job.c) unless logged in */
 
 #define CLI_MAX_ARGS 128
 /* Longest input line accepted (a body is at most 4096 bytes). */
@@ -365,7 +368,6 @@ void cli_job_abort(struct client *cl);
 /* Wait for a line from the user (prompt shown on a terminal); fn gets it. */
 void cli_ask(struct client *cl, const char *prompt, int secret,
 	     cli_input_fn *fn);
-int  cli_need_login(struct client *cl);
 /* Check s with a validator of commands.c. */
 int  cli_check(struct client *cl, int (*fn)(const char *, char *, size_t),
 	       const char *s);
