@@ -10,11 +10,14 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <check.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../src/client/client.h"
 
@@ -185,6 +188,16 @@ START_TEST(command_table)
 		ck_assert_int_le(c->min, c->max);
 	}
 	ck_assert_ptr_null(cli_cmd_find("nope"));
+	/* What chat(1) says: all but these need a login. */
+	for (i = 0; i < cli_ncmds; i++) {
+		const char *n = cli_cmds[i].name;
+		unsigned want = strcmp(n, "register") == 0 ||
+		    strcmp(n, "login") == 0 || strcmp(n, "status") == 0 ||
+		    strcmp(n, "help") == 0 || strcmp(n, "quit") == 0 ?
+		    0 : CLI_CMD_LOGIN;
+		ck_assert_msg((cli_cmds[i].flags & CLI_CMD_LOGIN) == want,
+		    "login flag of /%s", n);
+	}
 }
 END_TEST
 
@@ -421,6 +434,32 @@ START_TEST(format_receipt_user_draft)
 	d.updated_at = T0;
 	cli_fmt_draft(line, sizeof line, &d);
 	ck_assert_str_eq(line, "draft #3 to bob (2026-11-21 10:00:01): later\\n");
+}
+END_TEST
+
+/* Times are local: TZ decides, also for a zone with a half-hour offset
+ * and no tzdata needed (POSIX "IST-5:30" is UTC+5:30). */
+START_TEST(format_time_local)
+{
+	struct wire_item_MSG m;
+	char line[CLI_LINE_MAX];
+
+	setenv("TZ", "IST-5:30", 1);
+	tzset();
+	cli_fmt_time(line, sizeof line, T0, 1);
+	ck_assert_str_eq(line, "2026-11-21 15:30:01");
+	cli_fmt_time(line, sizeof line, T0 + 999, 0);
+	ck_assert_str_eq(line, "15:30:01");		/* not rounded up */
+	memset(&m, 0, sizeof m);
+	m.id = 7;
+	m.sent_at = T0 + 14 * 3600 * 1000ull;	/* past midnight there */
+	snprintf(m.from, sizeof m.from, "alice");
+	snprintf(m.to, sizeof m.to, "bob");
+	snprintf(m.body, sizeof m.body, "late");
+	cli_fmt_msg(line, sizeof line, &m, "bob", 0);
+	ck_assert_str_eq(line, "#7 2026-11-22 05:30:01 alice -> bob: late");
+	setenv("TZ", "UTC", 1);
+	tzset();
 }
 END_TEST
 
@@ -680,6 +719,103 @@ START_TEST(shown_full)
 }
 END_TEST
 
+/* ---- options.c ---------------------------------------------------------- */
+
+START_TEST(color_choice)
+{
+	ck_assert_int_eq(cli_color_parse("auto"), CLI_COLOR_AUTO);
+	ck_assert_int_eq(cli_color_parse("always"), CLI_COLOR_ALWAYS);
+	ck_assert_int_eq(cli_color_parse("never"), CLI_COLOR_NEVER);
+	ck_assert_int_eq(cli_color_parse("yes"), -1);
+	ck_assert_int_eq(cli_color_parse(""), -1);
+	/* auto: a terminal, and NO_COLOR absent or empty (no-color.org). */
+	ck_assert_int_eq(cli_color_wanted(CLI_COLOR_AUTO, NULL, 1), 1);
+	ck_assert_int_eq(cli_color_wanted(CLI_COLOR_AUTO, "", 1), 1);
+	ck_assert_int_eq(cli_color_wanted(CLI_COLOR_AUTO, "1", 1), 0);
+	ck_assert_int_eq(cli_color_wanted(CLI_COLOR_AUTO, "0", 1), 0);
+	ck_assert_int_eq(cli_color_wanted(CLI_COLOR_AUTO, NULL, 0), 0);
+	/* An explicit choice wins over NO_COLOR and over the terminal. */
+	ck_assert_int_eq(cli_color_wanted(CLI_COLOR_ALWAYS, "1", 0), 1);
+	ck_assert_int_eq(cli_color_wanted(CLI_COLOR_NEVER, NULL, 1), 0);
+}
+END_TEST
+
+static char pwdir[] = "/tmp/check_client-XXXXXX";
+
+/* Write a file with mode; returns its path (static). */
+static const char *
+pwfile(const char *name, const void *data, size_t n, mode_t mode)
+{
+	static char path[256];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", pwdir, name);
+	unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, n), (ssize_t)n);
+	close(fd);
+	ck_assert_int_eq(chmod(path, mode), 0);
+	return path;
+}
+
+static int
+read_pw(const char *path, char *pw)
+{
+	err[0] = '\0';
+	return cli_read_password_file(path, pw, CHAT_MAX_PASSWORD + 1, err,
+	    sizeof err);
+}
+
+START_TEST(password_file)
+{
+	char pw[CHAT_MAX_PASSWORD + 1], big[CHAT_MAX_PASSWORD + 2];
+	const char *p;
+
+	ck_assert_ptr_nonnull(mkdtemp(pwdir));
+	/* The first line, its LF or CRLF stripped; the rest ignored. */
+	ck_assert_int_eq(read_pw(pwfile("a", "s3cret\nmore\n", 12, 0600), pw),
+	    0);
+	ck_assert_str_eq(pw, "s3cret");
+	ck_assert_int_eq(read_pw(pwfile("b", "two words\r\n", 11, 0400), pw),
+	    0);
+	ck_assert_str_eq(pw, "two words");
+	ck_assert_int_eq(read_pw(pwfile("c", "no newline", 10, 0600), pw), 0);
+	ck_assert_str_eq(pw, "no newline");
+	/* Longest accepted, and one byte more. */
+	memset(big, 'x', sizeof big);
+	ck_assert_int_eq(read_pw(pwfile("d", big, CHAT_MAX_PASSWORD, 0600), pw),
+	    0);
+	ck_assert_uint_eq(strlen(pw), CHAT_MAX_PASSWORD);
+	ck_assert_int_eq(read_pw(pwfile("e", big, sizeof big, 0600), pw), -1);
+	ck_assert_ptr_nonnull(strstr(err, "longer than 128 bytes"));
+	/* Refused: readable (or writable) by group or others. */
+	p = pwfile("f", "s3cret\n", 7, 0640);
+	ck_assert_int_eq(read_pw(p, pw), -1);
+	ck_assert_ptr_nonnull(strstr(err, "mode 0640"));
+	ck_assert_ptr_nonnull(strstr(err, "chmod 600"));
+	ck_assert_str_eq(pw, "");
+	ck_assert_int_eq(read_pw(pwfile("g", "s3cret\n", 7, 0602), pw), -1);
+	/* Empty, NUL inside, bad UTF-8, missing, a directory. */
+	ck_assert_int_eq(read_pw(pwfile("h", "\nsecond\n", 8, 0600), pw), -1);
+	ck_assert_ptr_nonnull(strstr(err, "empty password"));
+	ck_assert_int_eq(read_pw(pwfile("i", "a\0b\n", 4, 0600), pw), -1);
+	ck_assert_int_eq(read_pw(pwfile("j", "\xff\xfe\n", 3, 0600), pw), -1);
+	ck_assert_ptr_nonnull(strstr(err, "UTF-8"));
+	snprintf(big, sizeof big, "%s/missing", pwdir);
+	ck_assert_int_eq(read_pw(big, pw), -1);
+	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+	ck_assert_int_eq(read_pw(pwdir, pw), -1);
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+	for (p = "abcdefghij"; *p; p++) {
+		char path[300];
+		snprintf(path, sizeof path, "%s/%c", pwdir, *p);
+		unlink(path);
+	}
+	rmdir(pwdir);
+}
+END_TEST
+
 static Suite *
 client_suite(void)
 {
@@ -710,8 +846,14 @@ client_suite(void)
 	tcase_add_test(t, format_message_longest);
 	tcase_add_test(t, format_escape);
 	tcase_add_test(t, format_receipt_user_draft);
+	tcase_add_test(t, format_time_local);
 	tcase_add_test(t, format_status);
 	tcase_add_test(t, format_roles_errors);
+	suite_add_tcase(s, t);
+
+	t = tcase_create("options");
+	tcase_add_test(t, color_choice);
+	tcase_add_test(t, password_file);
 	suite_add_tcase(s, t);
 
 	t = tcase_create("ledit");

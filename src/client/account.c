@@ -139,9 +139,14 @@ on_login(struct client *cl, struct cli_req *r, uint16_t op, const void *msg)
 
 	(void)r;
 	if (op != WIRE_OP_SESSION) {
+		/* A script started with --user must not run without it. */
+		if (cl->auto_login)
+			cl->quitting = 1;
+		cl->auto_login = 0;
 		cli_job_fail_reply(cl, op, msg);
 		return;
 	}
+	cl->auto_login = 0;
 	cli_session_set(cl, s);
 	cli_print("logged in as %s (%u unread)", s->username,
 	    (unsigned)s->unread);
@@ -179,6 +184,28 @@ cli_run_login(struct client *cl, const struct cli_args *a)
 		cli_ask(cl, "password: ", 1, login_password);
 }
 
+void
+cli_auto_login(struct client *cl, const char *user, const char *password)
+{
+	static struct cli_args a;	/* large; like cli_job_exec's */
+	size_t ul = strlen(user), pl = password ? strlen(password) : 0;
+
+	memset(&a, 0, sizeof a);
+	a.cmd = cli_cmd_find("login");
+	if (a.cmd == NULL || ul + pl + 2 > sizeof a.store)
+		abort();	/* main.c checked both */
+	memcpy(a.store, user, ul + 1);
+	a.argv[a.argc++] = a.store;
+	if (password != NULL) {
+		memcpy(a.store + ul + 1, password, pl + 1);
+		a.argv[a.argc++] = a.store + ul + 1;
+	}
+	cl->job.cmd = a.cmd;
+	cl->auto_login = 1;
+	cli_run_login(cl, &a);
+	explicit_bzero(a.store, sizeof a.store);
+}
+
 static void
 on_logout(struct client *cl, struct cli_req *r, uint16_t op, const void *msg)
 {
@@ -198,8 +225,6 @@ cli_run_logout(struct client *cl, const struct cli_args *a)
 	struct wire_LOGOUT m;
 
 	(void)a;
-	if (!cli_need_login(cl))
-		return;
 	memset(&m, 0, sizeof m);
 	cl->job.ends_session = 1;
 	cli_submit(cl, WIRE_OP_LOGOUT, &m, on_logout);
@@ -294,8 +319,6 @@ delete_account_password(struct client *cl, const char *line)
 void
 cli_run_delete_account(struct client *cl, const struct cli_args *a)
 {
-	if (!cli_need_login(cl))
-		return;
 	if (a->argc >= 1)
 		delete_account_password(cl, a->argv[0]);
 	else

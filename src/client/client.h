@@ -149,6 +149,27 @@ void cli_term_eof(void (*on_line)(void *ud, const char *line), void *ud);
 
 /* printf into one output line. */
 void cli_print(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A notice about the connection or the session: one line marked with
+ * CLI_NOTICE_MARK, so scripts can tell (and drop) it from the output
+ * they parse. */
+#define CLI_NOTICE_MARK "* "
+void cli_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Colour the kinds of lines (errors, notices) from now on. */
+void cli_term_set_color(int on);
+
+/* ---- options.c: command-line helpers (pure) ----------------------------- */
+
+enum { CLI_COLOR_AUTO = 0, CLI_COLOR_ALWAYS, CLI_COLOR_NEVER };
+/* "auto", "always", "never" -> CLI_COLOR_*, else -1. */
+int cli_color_parse(const char *s);
+/* Whether to colour: mode, the value of NO_COLOR (NULL if unset), and
+ * whether stdout is a terminal. */
+int cli_color_wanted(int mode, const char *no_color, int stdout_tty);
+/* The first line of the file at path, without its line end, into pw: 0,
+ * or -1 with a message in err (file unreadable, accessible to group or
+ * others, not a valid password). pw is wiped on failure. */
+int cli_read_password_file(const char *path, char *pw, size_t pwsz,
+			   char *err, size_t errlen);
 
 /* ---- commands.c: parsing and validation (pure) -------------------------- */
 
@@ -163,7 +184,10 @@ struct cli_cmd {
 	const char *usage;
 	const char *help;
 	void      (*run)(struct client *cl, const struct cli_args *a);
+	unsigned    flags;	/* CLI_CMD_* */
 };
+
+#define CLI_CMD_LOGIN 0x01	/* refused (by job.c) unless logged in */
 
 #define CLI_MAX_ARGS 128
 /* Longest input line accepted (a body is at most 4096 bytes). */
@@ -232,6 +256,7 @@ struct cli_req {
 	cli_reply_fn   *on_reply;
 	uint64_t        arg;
 	uint64_t        first_unavail;	/* first UNAVAILABLE answer, ms */
+	uint64_t        sent_at;	/* when wire_id was sent, ms */
 };
 
 /* A new request for op with msg (struct wire_<op>); mutating requests get
@@ -275,6 +300,10 @@ void cli_show_msg(struct client *cl, const struct wire_item_MSG *m,
 /* ---- command handlers: account.c, messages.c, drafts.c, general.c ------- */
 
 void cli_run_register(struct client *cl, const struct cli_args *a);
+/* --user: run /login user [password] as the first command; a failure
+ * ends the client (status 1). password NULL: asked for. */
+void cli_auto_login(struct client *cl, const char *user,
+		    const char *password);
 void cli_run_login(struct client *cl, const struct cli_args *a);
 void cli_run_logout(struct client *cl, const struct cli_args *a);
 void cli_run_users(struct client *cl, const struct cli_args *a);
@@ -339,7 +368,6 @@ void cli_job_abort(struct client *cl);
 /* Wait for a line from the user (prompt shown on a terminal); fn gets it. */
 void cli_ask(struct client *cl, const char *prompt, int secret,
 	     cli_input_fn *fn);
-int  cli_need_login(struct client *cl);
 /* Check s with a validator of commands.c. */
 int  cli_check(struct client *cl, int (*fn)(const char *, char *, size_t),
 	       const char *s);
@@ -369,6 +397,11 @@ struct client {
 	struct loop   *loop;
 	struct config  cfg;
 	int            verbose;
+	/* An in-flight request unanswered this long means the connection
+	 * is broken (--request-timeout; default 2 x client_timeout_ms). */
+	unsigned       req_timeout_ms;
+	unsigned       strays;		/* answers to no request, this conn */
+	int            auto_login;	/* the --user login is running */
 	uint64_t       client_id;	/* random, non-zero, per process */
 	uint64_t       seq;		/* last seq used */
 	uint32_t       next_wire_id;

@@ -1,7 +1,9 @@
 /*
  * commands.c — the command vocabulary (one table), the line parser and
  * the argument validators. Nothing here does I/O: a parsed line goes to
- * the handler named in the table (actions.c).
+ * the handler named in the table; job.c refuses a command flagged
+ * CLI_CMD_LOGIN before its handler runs when nobody is logged in, and
+ * /help (general.c) prints the same table.
  *
  * Arguments are words separated by blanks; no quoting. A command whose
  * last argument is free text (rest_after > 0) takes everything after its
@@ -22,47 +24,50 @@
 const struct cli_cmd cli_cmds[] = {
 	{ "register", 1, 3, 2, "/register USER [PASSWORD [FULL NAME...]]",
 	  "create an account (asks for the full name and password on a "
-	  "terminal)", cli_run_register },
+	  "terminal)", cli_run_register, 0 },
 	{ "login", 1, 2, 0, "/login USER [PASSWORD]",
-	  "log in (asks for the password if not given)", cli_run_login },
+	  "log in (asks for the password if not given)", cli_run_login, 0 },
 	{ "logout", 0, 0, 0, "/logout",
-	  "log out (ends all of your sessions)", cli_run_logout },
+	  "log out (ends all of your sessions)", cli_run_logout,
+	  CLI_CMD_LOGIN },
 	{ "users", 0, 2, 0, "/users [PATTERN] [PAGE]",
 	  "list users whose name matches PATTERN (* and ?), 100 a page",
-	  cli_run_users },
+	  cli_run_users, CLI_CMD_LOGIN },
 	{ "msg", 2, 2, 1, "/msg USER TEXT...",
-	  "send the rest of the line to USER", cli_run_msg },
+	  "send the rest of the line to USER", cli_run_msg, CLI_CMD_LOGIN },
 	{ "inbox", 0, 0, 0, "/inbox",
-	  "count your unread and received messages", cli_run_inbox },
+	  "count your unread and received messages", cli_run_inbox,
+	  CLI_CMD_LOGIN },
 	{ "read", 0, 1, 0, "/read [N]",
 	  "show your N oldest unread messages (default 10) and mark them read",
-	  cli_run_read },
+	  cli_run_read, CLI_CMD_LOGIN },
 	{ "history", 1, 2, 0, "/history USER [N]",
 	  "show the last N messages between you and USER (default 20)",
-	  cli_run_history },
+	  cli_run_history, CLI_CMD_LOGIN },
 	{ "replay", 1, 2, 0, "/replay USER [SPEED]",
 	  "replay the conversation with USER, SPEED times faster than it "
-	  "happened (default 10)", cli_run_replay },
+	  "happened (default 10)", cli_run_replay, CLI_CMD_LOGIN },
 	{ "delete", 1, CHAT_MAX_IDS, 0, "/delete ID...",
-	  "delete messages from your view", cli_run_delete },
+	  "delete messages from your view", cli_run_delete, CLI_CMD_LOGIN },
 	{ "draft", 2, 2, 1, "/draft USER TEXT...",
-	  "save the rest of the line as a draft to USER", cli_run_draft },
+	  "save the rest of the line as a draft to USER", cli_run_draft,
+	  CLI_CMD_LOGIN },
 	{ "drafts", 0, 0, 0, "/drafts",
-	  "list your drafts", cli_run_drafts },
+	  "list your drafts", cli_run_drafts, CLI_CMD_LOGIN },
 	{ "send-draft", 1, 1, 0, "/send-draft ID|all",
-	  "send one draft, or all of them", cli_run_send_draft },
+	  "send one draft, or all of them", cli_run_send_draft, CLI_CMD_LOGIN },
 	{ "drop-draft", 1, 1, 0, "/drop-draft ID",
-	  "discard a draft", cli_run_drop_draft },
+	  "discard a draft", cli_run_drop_draft, CLI_CMD_LOGIN },
 	{ "delete-account", 0, 1, 0, "/delete-account [PASSWORD]",
 	  "show your unread messages, then delete your account",
-	  cli_run_delete_account },
+	  cli_run_delete_account, CLI_CMD_LOGIN },
 	{ "status", 0, 0, 0, "/status",
 	  "show the state of the replica you are connected to",
-	  cli_run_status },
+	  cli_run_status, 0 },
 	{ "help", 0, 1, 0, "/help [COMMAND]",
-	  "list the commands, or explain one", cli_run_help },
+	  "list the commands, or explain one", cli_run_help, 0 },
 	{ "quit", 0, 0, 0, "/quit",
-	  "exit once the answers still expected have arrived", cli_run_quit },
+	  "exit once the answers still expected have arrived", cli_run_quit, 0 },
 };
 const unsigned cli_ncmds = sizeof cli_cmds / sizeof cli_cmds[0];
 

@@ -29,6 +29,21 @@
  * Keepalive: a tick checks how long the server has been silent. After a
  * third of client_timeout_ms we PING; after all of it the server is dead
  * (paused, cut off) even if its socket looks open, and we reconnect.
+ *
+ * Request deadline: a server that answers PINGs but not a request (a
+ * stuck handler, an answer with the wrong request id) would pass the
+ * keepalive forever. So the same tick also checks the oldest request in
+ * flight: unanswered after req_timeout_ms, the connection is taken as
+ * broken and dropped; the request is re-sent on the next one, with the
+ * same (client_id, seq), so a write the server did do is not done twice.
+ * An answer whose request id matches nothing in flight is reported as a
+ * notice and otherwise ignored: the request it was meant for, if any,
+ * then meets its deadline.
+ *
+ * Every change of the connection's state is one notice line (marked
+ * CLI_NOTICE_MARK): connecting, redirected, connected, lost, no replica
+ * reachable. Attempts after the first round that failed are not
+ * announced one by one (a dead cluster would flood the output).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,6 +59,7 @@
 #define NO_PRIMARY_ROTATE_MS 3000u	/* then try another replica */
 #define UNAVAILABLE_GIVE_UP_MS 10000u	/* then report the error */
 #define SHORT_LIVED_MS      1000u	/* lost sooner: back off */
+#define STRAYS_SHOWN        3u	/* stray answers reported per connection */
 
 enum down_how {
 	DOWN_LOST,	/* the connection failed or died: say so */
@@ -224,6 +240,7 @@ static void
 req_send(struct client *cl, struct cli_req *r)
 {
 	r->wire_id = next_wire_id(cl);
+	r->sent_at = now_ms(cl);
 	put_be32(r->frame.data + 6, r->wire_id);
 	log_debug("-> %s #%u", wire_op_name(r->op), (unsigned)r->wire_id);
 	buf_append(conn_outbuf(cl->conn), r->frame.data, r->frame.len);
@@ -369,11 +386,15 @@ start_attempt(struct client *cl)
 		host = cl->reps[cl->idx].host;
 		port = cl->reps[cl->idx].client_port;
 	}
+	if (cl->rounds_failed == 0)
+		cli_notice("connecting to %s:%u (replica %u)", host,
+		    (unsigned)port, (unsigned)cl->rid);
 	log_info("connecting to replica %u at %s:%u", (unsigned)cl->rid, host,
 	    (unsigned)port);
 	cl->state = CLI_CONNECTING;
 	cl->last_rx = cl->last_ping = now_ms(cl);
 	cl->close_note[0] = '\0';
+	cl->strays = 0;
 	cl->got_status = cl->got_replicas = 0;
 	cl->conn = loop_connect(cl->loop, host, port, &cli_conn_ops, cl,
 	    WIRE_MAX_PAYLOAD_CLIENT, err, sizeof err);
@@ -400,7 +421,7 @@ attempt_failed(struct client *cl)
 		cl->rounds_failed++;
 		/* One line for the first failed round, then every tenth. */
 		if (cl->rounds_failed % 10 == 1)
-			cli_print("no replica reachable; retrying");
+			cli_notice("no replica reachable; retrying");
 		delay = next_backoff(cl);
 	}
 	schedule_attempt(cl, delay);
@@ -431,7 +452,7 @@ conn_down(struct client *cl, const char *reason, enum down_how how)
 		return;
 	}
 	if (how == DOWN_LOST) {
-		cli_print("connection to replica %u lost (%s); reconnecting",
+		cli_notice("connection to replica %u lost (%s); reconnecting",
 		    (unsigned)cl->rid,
 		    cl->close_note[0] ? cl->close_note : reason);
 		cl->was_lost = 1;
@@ -455,6 +476,8 @@ conn_down(struct client *cl, const char *reason, enum down_how how)
 static void
 switch_to(struct client *cl, uint32_t id, const char *host, uint16_t port)
 {
+	cli_notice("redirected to replica %u by replica %u",
+	    (unsigned)id, (unsigned)cl->rid);
 	log_info("replica %u sends us to replica %u at %s:%u",
 	    (unsigned)cl->rid, (unsigned)id, host, (unsigned)port);
 	cl->redirect = 1;
@@ -505,7 +528,7 @@ setup_step(struct client *cl)
 		    cl->reps[i].client_port);
 		return;
 	}
-	cli_print("%sconnected to replica %u (%s, epoch %llu)",
+	cli_notice("%sconnected to replica %u (%s, epoch %llu)",
 	    cl->was_lost ? "re" : "", (unsigned)cl->rid,
 	    cli_role_name(cl->role), (unsigned long long)cl->epoch);
 	cl->was_lost = 0;
@@ -693,9 +716,18 @@ on_answer(struct client *cl, const struct wire_header *h, uint16_t op,
 	struct cli_req *r = req_find(cl, h->request_id);
 
 	if (r == NULL) {
-		if (op != WIRE_OP_PONG)
-			log_debug("ignoring %s for unknown request %u",
-			    wire_op_name(op), (unsigned)h->request_id);
+		/* Our PINGs are not in the table; their PONGs are expected. */
+		if (op == WIRE_OP_PONG)
+			return;
+		/* A few per connection: a confused server must not flood. */
+		if (++cl->strays <= STRAYS_SHOWN)
+			cli_notice("ignoring %s from replica %u: request id %u "
+			    "matches no request in flight%s", wire_op_name(op),
+			    (unsigned)cl->rid, (unsigned)h->request_id,
+			    cl->strays == STRAYS_SHOWN ? " (further ones not "
+			    "shown)" : "");
+		log_info("ignoring %s for unknown request %u",
+		    wire_op_name(op), (unsigned)h->request_id);
 		return;
 	}
 	log_debug("<- %s #%u", wire_op_name(op), (unsigned)h->request_id);
@@ -849,19 +881,52 @@ send_ping(struct client *cl)
 	cl->last_ping = now_ms(cl);
 }
 
+/* The tick's period: a sixth of the shorter of the two timeouts. */
+static uint64_t
+tick_ms(const struct client *cl)
+{
+	unsigned t = cl->cfg.client_timeout_ms;
+
+	if (cl->req_timeout_ms < t)
+		t = cl->req_timeout_ms;
+	return t / 6 ? t / 6 : 1;
+}
+
+/* The request in flight on this connection sent longest ago, or NULL. */
+static const struct cli_req *
+oldest_in_flight(const struct client *cl)
+{
+	const struct cli_req *r, *old = NULL;
+
+	for (r = cl->reqs; r; r = r->next)
+		if (r->wire_id != 0 && (old == NULL || r->sent_at < old->sent_at))
+			old = r;
+	return old;
+}
+
 static void
 tick(void *ud)
 {
 	struct client *cl = ud;
 	unsigned timeout = cl->cfg.client_timeout_ms;
 	uint64_t now = now_ms(cl), silent;
+	const struct cli_req *old;
 
-	cl->tick = timer_add(cl->loop, timeout / 6 ? timeout / 6 : 1, tick, cl);
+	cl->tick = timer_add(cl->loop, tick_ms(cl), tick, cl);
 	if (cl->conn == NULL)
 		return;
 	silent = now - cl->last_rx;
 	if (silent >= timeout) {
 		conn_down(cl, "timeout", DOWN_LOST);
+		return;
+	}
+	old = oldest_in_flight(cl);
+	if (old != NULL && now - old->sent_at >= cl->req_timeout_ms) {
+		char why[128];
+
+		snprintf(why, sizeof why, "no answer to %s in %u ms",
+		    wire_op_name(old->op), cl->req_timeout_ms);
+		conn_down(cl, why, DOWN_LOST);
 		return;
 	}
 	if (cl->state >= CLI_SETUP && silent >= timeout / 3 &&
@@ -882,7 +947,9 @@ cli_conn_start(struct client *cl)
 	cl->idx = 0;
 	cl->redir_from = 0;
 	cl->backoff_ms = BACKOFF_MIN_MS;
-	cl->tick = timer_add(cl->loop, cl->cfg.client_timeout_ms / 6, tick, cl);
+	if (cl->req_timeout_ms == 0)
+		cl->req_timeout_ms = 2 * cl->cfg.client_timeout_ms;
+	cl->tick = timer_add(cl->loop, tick_ms(cl), tick, cl);
 	schedule_attempt(cl, 0);
 }
 

@@ -28,7 +28,7 @@ cli_run_draft(struct client *cl, const struct cli_args *a)
 {
 	struct wire_DRAFT_SAVE m;
 
-	if (!cli_need_login(cl) || !cli_check(cl, cli_check_username, a->argv[0]) ||
+	if (!cli_check(cl, cli_check_username, a->argv[0]) ||
 	    !cli_check(cl, cli_check_body, a->argv[1]))
 		return;
 	memset(&m, 0, sizeof m);
@@ -67,8 +67,6 @@ cli_run_drafts(struct client *cl, const struct cli_args *a)
 	struct wire_DRAFTS m;
 
 	(void)a;
-	if (!cli_need_login(cl))
-		return;
 	memset(&m, 0, sizeof m);
 	cli_submit(cl, WIRE_OP_DRAFTS, &m, on_drafts);
 }
@@ -98,8 +96,6 @@ cli_run_send_draft(struct client *cl, const struct cli_args *a)
 	struct wire_DRAFT_SEND m;
 	uint64_t id = 0;
 
-	if (!cli_need_login(cl))
-		return;
 	if (strcmp(a->argv[0], "all") != 0 && cli_parse_id(a->argv[0], &id) < 0) {
 		cli_job_fail(cl, "bad draft id '%s' (a number, or all)",
 		    cli_esc(a->argv[0]));
@@ -128,8 +124,6 @@ cli_run_drop_draft(struct client *cl, const struct cli_args *a)
 {
 	struct wire_DRAFT_DROP m;
 
-	if (!cli_need_login(cl))
-		return;
 	if (cli_parse_id(a->argv[0], &cl->job.id) < 0) {
 		cli_job_fail(cl, "bad draft id '%s'", cli_esc(a->argv[0]));
 		return;

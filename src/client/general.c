@@ -61,6 +61,8 @@ cli_run_help(struct client *cl, const struct cli_args *a)
 	}
 	cli_print("%s", c->usage);
 	cli_print("  %s", c->help);
+	if (c->flags & CLI_CMD_LOGIN)
+		cli_print("  needs a login");
 	cli_job_done(cl, 1);
 }
 

@@ -42,6 +42,7 @@ cli_job_done(struct client *cl, int ok)
 {
 	if (!ok)
 		cl->failed = 1;
+	cl->auto_login = 0;
 	job_release(cl);
 	cli_term_echo(1);
 	cli_update_prompt(cl);
@@ -80,6 +81,16 @@ cli_job_fail_reply(struct client *cl, uint16_t op, const void *msg)
 	cli_job_fail(cl, "%s", text);
 }
 
+/* Commands marked CLI_CMD_LOGIN in the table are refused here. */
+static int
+need_login(struct client *cl)
+{
+	if (cl->logged_in)
+		return 1;
+	cli_job_fail(cl, "not logged in (use /login USER)");
+	return 0;
+}
+
 void
 cli_job_exec(struct client *cl, const char *line)
 {
@@ -97,6 +108,8 @@ cli_job_exec(struct client *cl, const char *line)
 	}
 	cl->job.cmd = a.cmd;
 	log_debug("command /%s", a.cmd->name);
+	if ((a.cmd->flags & CLI_CMD_LOGIN) && !need_login(cl))
+		return;
 	a.cmd->run(cl, &a);
 }
 
@@ -123,15 +136,6 @@ cli_job_input(struct client *cl, const char *line)
 	cli_update_prompt(cl);
 	if (fn)
 		fn(cl, line);
-}
-
-int
-cli_need_login(struct client *cl)
-{
-	if (cl->logged_in)
-		return 1;
-	cli_job_fail(cl, "not logged in (use /login USER)");
-	return 0;
 }
 
 void

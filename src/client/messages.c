@@ -47,8 +47,6 @@ cli_run_users(struct client *cl, const struct cli_args *a)
 	struct wire_USERS m;
 	uint64_t page = 1;
 
-	if (!cli_need_login(cl))
-		return;
 	memset(&m, 0, sizeof m);
 	if (a->argc >= 1) {
 		if (!cli_check(cl, cli_check_pattern, a->argv[0]))
@@ -87,7 +85,7 @@ cli_run_msg(struct client *cl, const struct cli_args *a)
 {
 	struct wire_SEND m;
 
-	if (!cli_need_login(cl) || !cli_check(cl, cli_check_username, a->argv[0]) ||
+	if (!cli_check(cl, cli_check_username, a->argv[0]) ||
 	    !cli_check(cl, cli_check_body, a->argv[1]))
 		return;
 	memset(&m, 0, sizeof m);
@@ -118,8 +116,6 @@ cli_run_inbox(struct client *cl, const struct cli_args *a)
 	struct wire_INBOX m;
 
 	(void)a;
-	if (!cli_need_login(cl))
-		return;
 	memset(&m, 0, sizeof m);
 	cli_submit(cl, WIRE_OP_INBOX, &m, on_inbox);
 }
@@ -182,8 +178,6 @@ cli_run_read(struct client *cl, const struct cli_args *a)
 {
 	uint64_t n = READ_DEFAULT;
 
-	if (!cli_need_login(cl))
-		return;
 	if (a->argc >= 1 && cli_parse_uint(a->argv[0], 1, LIST_MAX, &n) < 0) {
 		cli_job_fail(cl, "bad count '%s' (1-%d)", cli_esc(a->argv[0]),
 		    LIST_MAX);
@@ -281,7 +275,7 @@ cli_run_history(struct client *cl, const struct cli_args *a)
 {
 	uint64_t n = HISTORY_DEFAULT;
 
-	if (!cli_need_login(cl) || !cli_check(cl, cli_check_username, a->argv[0]))
+	if (!cli_check(cl, cli_check_username, a->argv[0]))
 		return;
 	if (a->argc >= 2 && cli_parse_uint(a->argv[1], 1, LIST_MAX, &n) < 0) {
 		cli_job_fail(cl, "bad count '%s' (1-%d)", cli_esc(a->argv[1]),
@@ -337,7 +331,7 @@ replay_start(struct client *cl)
 void
 cli_run_replay(struct client *cl, const struct cli_args *a)
 {
-	if (!cli_need_login(cl) || !cli_check(cl, cli_check_username, a->argv[0]))
+	if (!cli_check(cl, cli_check_username, a->argv[0]))
 		return;
 	cl->job.speed = REPLAY_SPEED;
 	if (a->argc >= 2 && cli_parse_speed(a->argv[1], &cl->job.speed) < 0) {
@@ -376,8 +370,6 @@ cli_run_delete(struct client *cl, const struct cli_args *a)
 	struct cli_req *r;
 	int i;
 
-	if (!cli_need_login(cl))
-		return;
 	for (i = 0; i < a->argc && i < CHAT_MAX_IDS; i++)
 		if (cli_parse_id(a->argv[i], &ids[i]) < 0) {
 			cli_job_fail(cl, "bad message id '%s'",

@@ -53,10 +53,10 @@ on_resume(struct client *cl, struct cli_req *r, uint16_t op, const void *msg)
 
 	(void)r;
 	if (op == WIRE_OP_SESSION) {
-		log_info("session resumed");
+		cli_notice("session of %s resumed", cl->user);
 	} else if (op == WIRE_OP_ERROR &&
 	    ((const struct wire_ERROR *)msg)->code == WIRE_E_BAD_TOKEN) {
-		cli_print("session expired; please /login again");
+		cli_notice("session expired; please /login again");
 		cli_session_clear(cl);
 	} else {
 		const struct wire_ERROR *e = msg;
@@ -65,7 +65,7 @@ on_resume(struct client *cl, struct cli_req *r, uint16_t op, const void *msg)
 		else
 			snprintf(text, sizeof text, "unexpected %s",
 			    wire_op_name(op));
-		cli_print("session lost (%s); please /login again", text);
+		cli_notice("session lost (%s); please /login again", text);
 		cli_session_clear(cl);
 	}
 	cli_conn_ready(cl);
@@ -119,7 +119,7 @@ on_fetch(struct client *cl, struct cli_req *r, uint16_t op, const void *msg)
 		const struct wire_ERROR *e = msg;
 		if (op == WIRE_OP_ERROR && (e->code == WIRE_E_BAD_TOKEN ||
 		    e->code == WIRE_E_NOT_LOGGED_IN)) {
-			cli_print("session expired; please /login again");
+			cli_notice("session expired; please /login again");
 			cli_session_clear(cl);
 			return;
 		}
@@ -223,7 +223,7 @@ cli_on_push(struct client *cl, uint16_t op, const void *msg)
 		if (!cl->logged_in || cl->job.ends_session)
 			break;
 		cli_fmt_error(line, sizeof line, p->code, p->text);
-		cli_print("session ended (%s); please /login again", line);
+		cli_notice("session ended (%s); please /login again", line);
 		cli_session_clear(cl);
 		break;
 	}

@@ -39,7 +39,25 @@ static struct {
 	int            secret;
 	struct cli_ledit ed;
 	struct buf     partial;		/* line mode: bytes of an unfinished line */
+	int            color;		/* colour errors and notices */
 } T;
+
+/* SGR colours by kind of line; the kinds are the documented prefixes of
+ * the output contract (chat(1) OUTPUT), so colour never changes a byte
+ * of the text itself. */
+#define SGR_ERROR  "\033[1;31m"	/* bold red */
+#define SGR_NOTICE "\033[36m"	/* cyan */
+#define SGR_RESET  "\033[0m"
+
+static const char *
+line_color(const char *line)
+{
+	if (strncmp(line, "error: ", 7) == 0)
+		return SGR_ERROR;
+	if (strncmp(line, CLI_NOTICE_MARK, strlen(CLI_NOTICE_MARK)) == 0)
+		return SGR_NOTICE;
+	return NULL;
+}
 
 /* write(2) all of it; waits if stdout is non-blocking and full. */
 static void
@@ -113,8 +131,11 @@ int
 cli_term_init(int tty)
 {
 	struct termios t;
+	int color;
 
+	color = T.color;
 	memset(&T, 0, sizeof T);
+	T.color = color;
 	buf_init(&T.partial);
 	cli_ledit_reset(&T.ed);
 	if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &T.saved) == 0)
@@ -190,14 +211,25 @@ cli_term_redraw(void)
 }
 
 void
+cli_term_set_color(int on)
+{
+	T.color = on;
+}
+
+void
 cli_term_print(const char *line)
 {
+	const char *sgr = T.color ? line_color(line) : NULL;
 	struct buf b;
 
 	buf_init(&b);
 	if (T.raw)
 		buf_append(&b, "\r\033[K", 4);
+	if (sgr)
+		buf_append(&b, sgr, strlen(sgr));
 	buf_append(&b, line, strlen(line));
+	if (sgr)
+		buf_append(&b, SGR_RESET, strlen(SGR_RESET));
 	buf_append(&b, "\n", 1);
 	if (T.raw)
 		append_prompt(&b);
@@ -212,6 +244,20 @@ cli_print(const char *fmt, ...)
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	cli_term_print(line);
+}
+
+void
+cli_notice(const char *fmt, ...)
+{
+	static char line[CLI_LINE_MAX];
+	size_t k = strlen(CLI_NOTICE_MARK);
+	va_list ap;
+
+	memcpy(line, CLI_NOTICE_MARK, k);
+	va_start(ap, fmt);
+	vsnprintf(line + k, sizeof line - k, fmt, ap);
 	va_end(ap);
 	cli_term_print(line);
 }

@@ -412,8 +412,23 @@ pump(struct h_chat *ch, int timeout_ms)
 int
 h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
 {
-	int in[2], out[2];
+	return h_chat_spawn_args(c, ch, NULL);
+}
+
+int
+h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
+		  const char *const *args)
+{
+	const char *argv[H_CHAT_MAX_ARGS + 4];
+	int in[2], out[2], n = 0;
 	char path[600];
+
+	argv[n++] = "chat";
+	argv[n++] = "-c";
+	argv[n++] = c->conf_path;
+	while (args != NULL && *args != NULL && n < H_CHAT_MAX_ARGS + 3)
+		argv[n++] = *args++;
+	argv[n] = NULL;
 
 	memset(ch, 0, sizeof *ch);
 	/* Close-on-exec: a client spawned later must not inherit this one's
@@ -431,7 +446,7 @@ h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
 		close(in[1]);
 		close(out[0]);
 		close(out[1]);
-		execl(path, "chat", "-c", c->conf_path, (char *)NULL);
+		execv(path, (char *const *)argv);
 		_exit(127);
 	}
 	close(in[0]);

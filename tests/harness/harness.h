@@ -86,6 +86,11 @@ struct h_chat {
 	size_t len, cap;
 };
 int  h_chat_spawn(const struct h_cluster *c, struct h_chat *ch);
+/* The same with more arguments after "-c CONF" (NULL-terminated, at
+ * most H_CHAT_MAX_ARGS). */
+#define H_CHAT_MAX_ARGS 16
+int  h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
+		       const char *const *args);
 /* Send one command line (a newline is added). */
 int  h_chat_send(struct h_chat *ch, const char *line);
 /* Wait until the output contains needle (at most timeout_ms). 0 or -1. */
