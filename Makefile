@@ -81,6 +81,8 @@ endif
 
 # Unit tests may include the private headers of the modules they test.
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Isrc
+# chatctl speaks the internal port: it needs auth.h and oplink.h.
+$(BUILD)/obj/tools/chatctl.o: ALL_CFLAGS += -Isrc
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -139,9 +141,11 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
 	install -m 755 chatd $(DESTDIR)$(PREFIX)/sbin/chatd
 	install -m 755 chat $(DESTDIR)$(PREFIX)/bin/chat
+	install -m 755 tools/chatctl $(DESTDIR)$(PREFIX)/sbin/chatctl
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/sbin/chatd $(DESTDIR)$(PREFIX)/bin/chat
+	rm -f $(DESTDIR)$(PREFIX)/sbin/chatd $(DESTDIR)$(PREFIX)/bin/chat \
+	    $(DESTDIR)$(PREFIX)/sbin/chatctl
 
 clean:
 	rm -rf build chatd chat $(TOOLS)

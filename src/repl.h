@@ -13,6 +13,8 @@
  *                 and acceptance; the decision itself is repl_elect.c
  *   repl_snap.c   snapshot transfer for a backup whose log diverged or is
  *                 behind the pruned point
+ *   repl_admin.c  operator tools (chatctl) on the internal port: status,
+ *                 membership changes, forcing a primary
  *
  * State lives in struct repl (one per process, inside struct server) and
  * struct peer (one per other replica of the configuration).
@@ -210,5 +212,10 @@ void repl_snap_pump(struct repl *r, struct peer *p);
 void repl_snap_cancel(struct peer *p);
 void repl_on_snap(struct repl *r, struct peer *p, const struct wire_header *h,
 		  const uint8_t *payload);
+
+/* ---- repl_admin.c ------------------------------------------------------------ */
+/* A frame from an authenticated operator tool (its link: op, id 0). */
+void repl_admin_dispatch(struct repl *r, struct peer *op,
+			 const struct wire_header *h, const uint8_t *payload);
 
 #endif

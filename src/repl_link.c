@@ -110,18 +110,9 @@ repl_frame_mark(struct peer *p)
 void
 repl_seal(struct peer *p, size_t mark)
 {
-	struct repl *r = the_repl;
-	struct buf *out = conn_outbuf(p->conn);
-	uint8_t *frame = buf_head(out) + mark, mac[AUTH_MAC_BYTES];
-	size_t len = buf_pending(out) - mark;
-
-	if (p->state == LINK_UP) {
-		frame[3] |= WIRE_FLAG_MAC;
-		put_be32(frame + 10, get_be32(frame + 10) + AUTH_MAC_BYTES);
-		auth_frame_mac(p->session_key, r->srv->self->id, ++p->send_seq,
-		    frame, len, mac);
-		buf_append(out, mac, sizeof mac);	/* frame may move: done */
-	}
+	if (p->state == LINK_UP)
+		auth_seal(conn_outbuf(p->conn), mark, p->session_key,
+		    the_repl->srv->self->id, ++p->send_seq);
 	conn_sent(p->conn);
 }
 
@@ -225,13 +216,12 @@ send_heartbeat(struct repl *r, struct peer *p)
 
 /* ---- link life cycle ------------------------------------------------------- */
 
+/* Both AUTHs verified: from here on every frame both ways is sealed with
+ * this connection's key; sequence numbers start again. */
 static void
-link_up(struct repl *r, struct peer *p)
+seal_start(struct repl *r, struct peer *p)
 {
 	p->state = LINK_UP;
-	p->heard_state = 0;
-	/* From here on every frame both ways is sealed with this
-	 * connection's key; sequence numbers start again. */
 	if (p->dialer)
 		auth_session_key(r->key, p->my_nonce, p->their_nonce,
 		    p->session_key);
@@ -239,6 +229,13 @@ link_up(struct repl *r, struct peer *p)
 		auth_session_key(r->key, p->their_nonce, p->my_nonce,
 		    p->session_key);
 	p->send_seq = p->recv_seq = 0;
+}
+
+static void
+link_up(struct repl *r, struct peer *p)
+{
+	seal_start(r, p);
+	p->heard_state = 0;
 	p->last_heard = mono_ms();
 	p->backoff_ms = DIAL_BACKOFF_MIN_MS;
 	p->refused = 0;
@@ -276,18 +273,21 @@ link_lost(struct repl *r, struct peer *p, const char *reason)
 		probe(r, p);
 }
 
-static void send_hello_nonce(struct conn *c, const uint8_t nonce[32]);
+static void send_hello_nonce(struct conn *c, uint32_t rid, unsigned vmin,
+			     unsigned vmax, const uint8_t nonce[32]);
 
 static void
 send_hello(struct repl *r, struct peer *p)
 {
 	(void)r;
 	auth_random(p->my_nonce, sizeof p->my_nonce);
-	send_hello_nonce(p->conn, p->my_nonce);
+	send_hello_nonce(p->conn, 0, WIRE_VERSION_MIN, WIRE_VERSION_MAX,
+	    p->my_nonce);
 }
 
+/* Our AUTH; rid echoes the request id of the dialer's AUTH. */
 static void
-send_auth(struct repl *r, struct peer *p)
+send_auth(struct repl *r, struct peer *p, uint32_t rid)
 {
 	struct wire_AUTH a;
 	uint8_t proof[32];
@@ -295,7 +295,7 @@ send_auth(struct repl *r, struct peer *p)
 	auth_proof(r->key, r->srv->self->id, p->my_nonce, p->their_nonce, proof);
 	a.proof.ptr = proof;
 	a.proof.len = sizeof proof;
-	repl_send(p, WIRE_OP_AUTH, 0, &a);
+	repl_send(p, WIRE_OP_AUTH, rid, &a);
 	p->auth_sent = 1;
 }
 
@@ -327,10 +327,16 @@ handshake(struct repl *r, struct peer *p, const struct wire_header *h,
 			    h->opcode, "bad replica HELLO");
 			return;
 		}
+		if (wire_version_choose(hello.version_min,
+		    hello.version_max) == 0) {
+			refuse(p->conn, h->request_id, WIRE_E_BAD_VERSION,
+			    h->opcode, "no protocol version in common");
+			return;
+		}
 		memcpy(p->their_nonce, hello.nonce.ptr, 32);
 		p->hello_seen = 1;
 		if (p->dialer)
-			send_auth(r, p);	/* the dialer proves first */
+			send_auth(r, p, 0);	/* the dialer proves first */
 		return;
 	}
 	if (h->opcode == WIRE_OP_AUTH && p->hello_seen && !p->auth_ok) {
@@ -348,7 +354,7 @@ handshake(struct repl *r, struct peer *p, const struct wire_header *h,
 		}
 		p->auth_ok = 1;
 		if (!p->auth_sent)
-			send_auth(r, p);
+			send_auth(r, p, h->request_id);
 		link_up(r, p);
 		return;
 	}
@@ -359,29 +365,30 @@ handshake(struct repl *r, struct peer *p, const struct wire_header *h,
 /* Check a sealed frame: the MAC flag, and the MAC over our peer's id, the
  * next sequence number in its direction and the frame as it came. */
 static int
-frame_authentic(struct repl *r, struct peer *p, const struct wire_header *h,
+frame_authentic(struct peer *p, const struct wire_header *h,
 		const uint8_t *payload)
 {
-	static struct buf frame;
-	uint8_t want[AUTH_MAC_BYTES];
-	size_t body;
-
-	(void)r;
-	if (!(h->flags & WIRE_FLAG_MAC) || h->length < AUTH_MAC_BYTES)
-		return 0;
-	body = h->length - AUTH_MAC_BYTES;
-	/* The header as sent, from its parsed fields (the same bytes). */
-	buf_reset(&frame);
-	wire_frame_append(&frame, h->opcode, h->request_id, payload, body);
-	buf_head(&frame)[2] = h->version;
-	buf_head(&frame)[3] = h->flags;
-	put_be32(buf_head(&frame) + 10, h->length);
-	auth_frame_mac(p->session_key, p->id, p->recv_seq + 1, buf_head(&frame),
-	    buf_pending(&frame), want);
-	if (!auth_equal(want, payload + body, AUTH_MAC_BYTES))
+	if (!auth_unseal(h, payload, p->session_key, p->id, p->recv_seq + 1))
 		return 0;
 	p->recv_seq++;
 	return 1;
+}
+
+/* A frame on a link that is up: check its seal; 0 with the header of the
+ * frame inside it in *inner, or -1 after refusing (and closing) the link. */
+static int
+unseal(struct peer *p, const struct wire_header *h, const uint8_t *payload,
+       struct wire_header *inner)
+{
+	if (!frame_authentic(p, h, payload)) {
+		refuse(p->conn, 0, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "frame without a valid MAC (forged, replayed or reordered)");
+		return -1;
+	}
+	*inner = *h;
+	inner->length -= AUTH_MAC_BYTES;
+	inner->flags &= (uint8_t)~WIRE_FLAG_MAC;
+	return 0;
 }
 
 static void
@@ -390,6 +397,7 @@ on_peer_frame(struct conn *c, const struct wire_header *h,
 {
 	struct peer *p = conn_data(c);
 	struct repl *r = the_repl;
+	struct wire_header inner;
 
 	if (p == NULL || p->conn != c)
 		return;
@@ -400,18 +408,8 @@ on_peer_frame(struct conn *c, const struct wire_header *h,
 		handshake(r, p, h, payload);
 		return;
 	}
-	if (!frame_authentic(r, p, h, payload)) {
-		refuse(c, 0, WIRE_E_NOT_AUTHORIZED, h->opcode,
-		    "frame without a valid MAC (forged, replayed or reordered)");
-		return;
-	}
-	{
-		struct wire_header inner = *h;
-
-		inner.length -= AUTH_MAC_BYTES;
-		inner.flags &= (uint8_t)~WIRE_FLAG_MAC;
+	if (unseal(p, h, payload, &inner) == 0)
 		repl_dispatch(r, p, &inner, payload);
-	}
 }
 
 static void
@@ -437,6 +435,9 @@ struct pending_hs {
 	struct peer  *p;		/* NULL until its HELLO named one */
 	uint8_t       my_nonce[32], their_nonce[32];
 	struct timer *deadline;
+	/* An operator tool (HELLO kind 3) never becomes a replica's link:
+	 * its connection keeps this struct, and this is its link (id 0). */
+	struct peer   op;
 };
 
 static size_t npending;
@@ -461,22 +462,26 @@ pending_free(struct conn *c, struct pending_hs *hs)
 }
 
 static void
-send_hello_nonce(struct conn *c, const uint8_t nonce[32])
+send_hello_nonce(struct conn *c, uint32_t rid, unsigned vmin, unsigned vmax,
+		 const uint8_t nonce[32])
 {
 	struct wire_HELLO h;
 
 	memset(&h, 0, sizeof h);
-	h.version_min = WIRE_VERSION_MIN;
-	h.version_max = WIRE_VERSION_MAX;
+	h.version_min = (uint8_t)vmin;
+	h.version_max = (uint8_t)vmax;
 	h.kind = 2;
 	h.replica_id = the_repl->srv->self->id;
 	snprintf(h.software, sizeof h.software, "chatd %s", CHATD_VERSION);
 	h.nonce.ptr = nonce;
 	h.nonce.len = 32;
-	wire_encode(conn_outbuf(c), WIRE_OP_HELLO, 0, &h);
+	wire_encode(conn_outbuf(c), WIRE_OP_HELLO, rid, &h);
 	conn_sent(c);
 }
 
+/* The first frame of an accepted connection: a replica's or an operator
+ * tool's HELLO. Answered with our HELLO (same request id, the chosen
+ * version, our nonce); then we wait for the caller's AUTH. */
 static void
 pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 	      const struct wire_header *h, const uint8_t *payload)
@@ -484,6 +489,7 @@ pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 	struct wire_decode_error err;
 	struct wire_HELLO hello;
 	struct peer *p;
+	unsigned v;
 
 	if (h->opcode != WIRE_OP_HELLO) {
 		refuse(c, h->request_id, WIRE_E_HELLO_FIRST, h->opcode,
@@ -491,22 +497,62 @@ pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 		return;
 	}
 	if (wire_decode(wire_op(h->opcode), payload, h->length, &hello,
-	    &err) < 0 || hello.kind != 2 || hello.nonce.len != 32) {
+	    &err) < 0 || hello.kind < 2 || hello.nonce.len != 32) {
 		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
-		    "not a replica HELLO");
+		    "not a replica's or operator tool's HELLO");
 		return;
 	}
-	p = repl_peer(r, hello.replica_id);
-	if (p == NULL || p->dialer) {
-		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
-		    "unknown replica id, or one we dial ourselves");
+	v = wire_version_choose(hello.version_min, hello.version_max);
+	if (v == 0) {
+		refuse(c, h->request_id, WIRE_E_BAD_VERSION, h->opcode,
+		    "no protocol version in common");
 		return;
+	}
+	if (hello.kind == 3) {
+		if (hello.replica_id != 0) {
+			refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED,
+			    h->opcode, "an operator tool's replica_id is 0");
+			return;
+		}
+		p = &hs->op;
+		memset(p, 0, sizeof *p);
+		p->host = "operator";
+	} else {
+		p = repl_peer(r, hello.replica_id);
+		if (p == NULL || p->dialer) {
+			refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED,
+			    h->opcode, "unknown replica id, or one we dial "
+			    "ourselves");
+			return;
+		}
 	}
 	hs->p = p;
 	memcpy(hs->their_nonce, hello.nonce.ptr, 32);
 	auth_random(hs->my_nonce, sizeof hs->my_nonce);
-	send_hello_nonce(c, hs->my_nonce);
-	/* and wait for the dialer's AUTH before proving ourselves */
+	send_hello_nonce(c, h->request_id, v, v, hs->my_nonce);
+	/* and wait for the caller's AUTH before proving ourselves */
+}
+
+/* An operator tool proved it holds the key: prove ourselves, and from now
+ * on its frames go to repl_admin_dispatch, sealed both ways. */
+static void
+operator_up(struct repl *r, struct conn *c, struct pending_hs *hs,
+	    uint32_t rid)
+{
+	struct peer *p = &hs->op;
+
+	if (hs->deadline) {
+		timer_cancel(r->srv->loop, hs->deadline);
+		hs->deadline = NULL;
+	}
+	memcpy(p->my_nonce, hs->my_nonce, 32);
+	memcpy(p->their_nonce, hs->their_nonce, 32);
+	p->conn = c;
+	p->state = LINK_HELLO;
+	p->hello_seen = p->auth_ok = 1;
+	send_auth(r, p, rid);
+	seal_start(r, p);
+	log_info("operator tool connected from %s", conn_peer(c));
 }
 
 static void
@@ -529,6 +575,10 @@ pending_auth(struct repl *r, struct conn *c, struct pending_hs *hs,
 		    "wrong cluster key");
 		return;
 	}
+	if (p == &hs->op) {
+		operator_up(r, c, hs, h->request_id);
+		return;
+	}
 	/* Proven. A peer that restarted calls again before we noticed its
 	 * old connection die: the new one wins. */
 	if (p->conn) {
@@ -545,7 +595,7 @@ pending_auth(struct repl *r, struct conn *c, struct pending_hs *hs,
 	conn_set_data(c, p);
 	p->state = LINK_HELLO;
 	p->hello_seen = p->auth_ok = 1;
-	send_auth(r, p);
+	send_auth(r, p, h->request_id);
 	link_up(r, p);
 }
 
@@ -564,7 +614,13 @@ on_accepted_frame(struct conn *c, const struct wire_header *h,
 		return;
 	}
 	repl_check_pause(r);
-	if (hs->p == NULL)
+	if (hs->op.state == LINK_UP) {
+		struct wire_header inner;
+
+		r->srv->now = wall_ms();
+		if (unseal(&hs->op, h, payload, &inner) == 0)
+			repl_admin_dispatch(r, &hs->op, &inner, payload);
+	} else if (hs->p == NULL)
 		pending_hello(r, c, hs, h, payload);
 	else
 		pending_auth(r, c, hs, h, payload);
@@ -963,16 +1019,6 @@ repl_step_down(struct repl *r, const char *why)
 
 /* ---- set-up --------------------------------------------------------------------- */
 
-static int
-key_path(const struct config *cfg, char *out, size_t outlen)
-{
-	if (cfg->key_file[0])
-		return snprintf(out, outlen, "%s", cfg->key_file) < (int)outlen ?
-		    0 : -1;
-	return snprintf(out, outlen, "%s/cluster.key", cfg->data_dir) <
-	    (int)outlen ? 0 : -1;
-}
-
 int
 repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
 {
@@ -986,7 +1032,7 @@ repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
 	r->srv = s;
 	the_repl = r;
 	r->recovering = 1;
-	if (key_path(cfg, path, sizeof path) < 0 ||
+	if (config_key_path(cfg, path, sizeof path) < 0 ||
 	    auth_key_load(path, r->key, &created, err, errlen) < 0)
 		return -1;
 	if (created)

@@ -43,14 +43,7 @@ touch_interval_ms(const struct config *cfg)
 const char *
 role_name(enum role r)
 {
-	switch (r) {
-	case ROLE_STARTING:	return "starting";
-	case ROLE_PRIMARY:	return "primary";
-	case ROLE_BACKUP:	return "backup";
-	case ROLE_ELECTING:	return "electing";
-	case ROLE_WAITING:	return "waiting";
-	}
-	return "unknown";
+	return wire_role_name((unsigned)r);
 }
 
 uint64_t
@@ -677,7 +670,7 @@ on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
 {
 	struct wire_decode_error err;
 	struct wire_HELLO in, out;
-	unsigned lo, hi;
+	unsigned v;
 
 	if (h->opcode != WIRE_OP_HELLO) {
 		client_error(c, h->request_id, WIRE_E_HELLO_FIRST, h->opcode,
@@ -692,9 +685,8 @@ on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
 		conn_close(c->conn, "bad HELLO", 1);
 		return;
 	}
-	lo = in.version_min > WIRE_VERSION_MIN ? in.version_min : WIRE_VERSION_MIN;
-	hi = in.version_max < WIRE_VERSION_MAX ? in.version_max : WIRE_VERSION_MAX;
-	if (lo > hi) {
+	v = wire_version_choose(in.version_min, in.version_max);
+	if (v == 0) {
 		client_error(c, h->request_id, WIRE_E_BAD_VERSION, h->opcode,
 		    "no common version: we speak %d-%d", WIRE_VERSION_MIN,
 		    WIRE_VERSION_MAX);
@@ -702,7 +694,7 @@ on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
 		return;
 	}
 	memset(&out, 0, sizeof out);
-	out.version_min = out.version_max = (uint8_t)hi;
+	out.version_min = out.version_max = (uint8_t)v;
 	out.kind = 2;
 	out.replica_id = c->srv->self->id;
 	snprintf(out.software, sizeof out.software, "chatd %s", CHATD_VERSION);

@@ -172,8 +172,16 @@ h_replica_dump_log(const struct h_cluster *c, int i)
 int
 h_replica_start(struct h_cluster *c, int i)
 {
+	return h_replica_start_args(c, i, NULL);
+}
+
+int
+h_replica_start_args(struct h_cluster *c, int i, const char *const *extra)
+{
 	struct h_replica *r = &c->r[i];
+	const char *argv[16];
 	char id[16], path[600];
+	int argc = 0;
 	uint64_t deadline;
 	pid_t pid, parent = getpid();
 
@@ -198,8 +206,16 @@ h_replica_start(struct h_cluster *c, int i)
 		}
 		if (nul >= 0)
 			dup2(nul, STDIN_FILENO);
-		execl(path, "chatd", "-c", c->conf_path, "-i", id, "-v",
-		    (char *)NULL);
+		argv[argc++] = "chatd";
+		argv[argc++] = "-c";
+		argv[argc++] = c->conf_path;
+		argv[argc++] = "-i";
+		argv[argc++] = id;
+		argv[argc++] = "-v";
+		while (extra && *extra && argc < 15)
+			argv[argc++] = *extra++;
+		argv[argc] = NULL;
+		execv(path, (char *const *)argv);
 		_exit(127);
 	}
 	r->pid = pid;
@@ -296,6 +312,14 @@ pump(struct h_chat *ch, int timeout_ms)
 int
 h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
 {
+	const char *argv[] = { "chat", "-c", c->conf_path, NULL };
+
+	return h_spawn(ch, "chat", argv);
+}
+
+int
+h_spawn(struct h_chat *ch, const char *prog, const char *const *argv)
+{
 	int in[2], out[2];
 	char path[600];
 
@@ -304,7 +328,7 @@ h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
 	 * stdin, or this one would never see end of input. */
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/chat", bin_dir());
+	snprintf(path, sizeof path, "%s/%s", bin_dir(), prog);
 	ch->pid = fork();
 	if (ch->pid < 0)
 		return -1;
@@ -315,7 +339,7 @@ h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
 		close(in[1]);
 		close(out[0]);
 		close(out[1]);
-		execl(path, "chat", "-c", c->conf_path, (char *)NULL);
+		execv(path, (char *const *)argv);
 		_exit(127);
 	}
 	close(in[0]);
@@ -384,10 +408,19 @@ int
 h_chat_run(const struct h_cluster *c, const char *script, char **out,
 	   int timeout_ms)
 {
+	const char *argv[] = { "chat", "-c", c->conf_path, NULL };
+
+	return h_run(script, out, timeout_ms, "chat", argv);
+}
+
+int
+h_run(const char *script, char **out, int timeout_ms, const char *prog,
+      const char *const *argv)
+{
 	struct h_chat ch;
 	int rc;
 
-	if (h_chat_spawn(c, &ch) < 0)
+	if (h_spawn(&ch, prog, argv) < 0)
 		return -1;
 	/* Scripts are small: they fit in the pipe buffer. */
 	if (write(ch.in_fd, script, strlen(script)) < 0) {
@@ -1421,4 +1454,37 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 	}
 	buf_free(&b);
 	return rc;
+}
+
+/* ---- membership ------------------------------------------------------------ */
+
+int
+h_replica_add(struct h_cluster *c)
+{
+	char dir[sizeof c->dir];
+	struct h_replica *r;
+	int i = c->n, j;
+
+	if (i >= H_MAX_REPLICAS)
+		return -1;
+	r = &c->r[i];
+	memset(r, 0, sizeof *r);
+	r->id = (uint32_t)(i + 1);
+	do {
+		r->client_port = free_port();
+		r->internal_port = free_port();
+		for (j = 0; j < i; j++)
+			if (c->r[j].client_port == r->client_port ||
+			    c->r[j].internal_port == r->internal_port ||
+			    c->r[j].client_port == r->internal_port ||
+			    c->r[j].internal_port == r->client_port)
+				break;
+	} while (r->client_port == 0 || r->internal_port == 0 ||
+	    r->client_port == r->internal_port || j < i);
+	snprintf(dir, sizeof dir, "%s", c->dir);
+	snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d", dir, i + 1);
+	snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log", dir,
+	    i + 1);
+	c->n++;
+	return i;
 }
