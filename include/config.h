@@ -45,6 +45,10 @@ struct config {
 	unsigned sync_full;		/* 1: synchronous=FULL, 0: NORMAL */
 	char     data_dir[CONFIG_MAX_PATH];
 	char     key_file[CONFIG_MAX_PATH];
+
+	/* Not a file setting: chatd --join filled the replica list from a
+	 * running cluster, which this replica joins with an empty store. */
+	int      joining;
 };
 
 /* Fill c with defaults (no replicas). */

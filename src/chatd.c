@@ -2,7 +2,7 @@
  * chatd.c — one replica: options, configuration, and wiring the modules
  * together. Nothing here decides anything about chat or replication.
  *
- *   chatd -c replicas.conf -i ID [-d DATADIR] [-v|-q]
+ *   chatd -c replicas.conf -i ID [-d DATADIR] [--join HOST:PORT] [-v|-q]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,7 +22,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chatd -c FILE -i ID [-d DATADIR] [-v | -q]\n"
+	    "usage: chatd -c FILE -i ID [-d DATADIR] [--join HOST:PORT] [-v | -q]\n"
 	    "       chatd --gen-key FILE\n"
 	    "       chatd --version | -h\n"
 	    "\n"
@@ -30,6 +30,10 @@ usage(FILE *f)
 	    "  -i, --id ID         which replica of FILE this process is\n"
 	    "  -d, --data DIR      data directory (default: DATA_DIR/replica-ID,\n"
 	    "                      DATA_DIR being the data_dir setting)\n"
+	    "      --join HOST:PORT  join a running cluster through the replica\n"
+	    "                      whose internal port that is, with an empty\n"
+	    "                      data directory (after chatctl add); the\n"
+	    "                      membership comes from the cluster\n"
 	    "  -v, --verbose       log requests too (debug level)\n"
 	    "  -q, --quiet         log warnings and errors only\n"
 	    "      --gen-key FILE  write a new cluster key (32 random bytes, mode\n"
@@ -62,9 +66,10 @@ main(int argc, char **argv)
 		{ "help",    no_argument,       NULL, 'h' },
 		{ "version", no_argument,       NULL, 'V' },
 		{ "gen-key", required_argument, NULL, 'K' },
+		{ "join",    required_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *conf_path = NULL, *data_dir = NULL;
+	const char *conf_path = NULL, *data_dir = NULL, *join = NULL;
 	char datadir_buf[CONFIG_MAX_PATH + 32], err[512], tag[24];
 	char dummy_hash[CHAT_MAX_PWHASH + 1];
 	enum log_level level = LOG_INFO;
@@ -95,6 +100,9 @@ main(int argc, char **argv)
 			break;
 		case 'd':
 			data_dir = optarg;
+			break;
+		case 'J':
+			join = optarg;
 			break;
 		case 'v':
 			level = LOG_DEBUG;
@@ -135,11 +143,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "chatd: %s\n", err);
 		return 1;
 	}
-	self = config_replica(&cfg, (uint32_t)id);
-	if (self == NULL) {
-		fprintf(stderr, "chatd: %s: no replica %lu\n", conf_path, id);
-		return 1;
-	}
 	snprintf(tag, sizeof tag, "r%lu", id);
 	log_init(tag, level);
 	if (data_dir == NULL) {
@@ -156,6 +159,30 @@ main(int argc, char **argv)
 	l = loop_new();
 	if (auth_start(l, err, sizeof err) < 0) {
 		log_error("%s", err);
+		return 1;
+	}
+	/* The stored membership, if any, replaces replicas.conf's list;
+	 * without one, --join asks the cluster for it. */
+	rc = repl_load_members(st, &cfg);
+	if (rc < 0) {
+		log_error("cannot read the membership from the store");
+		return 1;
+	}
+	if (rc == 0 && join && repl_join(&cfg, (uint32_t)id, join, 60000, err,
+	    sizeof err) < 0) {
+		log_error("cannot join through %s: %s", join, err);
+		return 1;
+	}
+	self = config_replica(&cfg, (uint32_t)id);
+	if (self == NULL) {
+		if (rc == 1)
+			log_error("replica %lu was removed from the cluster "
+			    "(the membership in %s does not list it): not "
+			    "starting", id, data_dir);
+		else
+			log_error("%s: no replica %lu (a new replica starts "
+			    "with --join HOST:PORT after chatctl add)",
+			    conf_path, id);
 		return 1;
 	}
 	/* Before the replica's clocks start: this takes one Argon2id run. */

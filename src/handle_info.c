@@ -118,8 +118,10 @@ handle_REPLICAS(struct client *c, uint32_t rid, const struct wire_REPLICAS *req)
 	buf_reset(&s->scratch_reply);
 	wire_payload_begin(&e, &s->scratch_reply,
 	    &wire_op(WIRE_OP_REPLICA_LIST)->body, &list);
-	for (i = 0; i < s->cfg->nreplicas; i++) {
-		const struct replica_addr *a = &s->cfg->replicas[i];
+	/* The current membership, not replicas.conf: clients learn of
+	 * added and removed replicas from this. */
+	for (i = 0; i < s->repl.nmembers; i++) {
+		const struct replica_addr *a = &s->repl.members[i];
 
 		memset(&r, 0, sizeof r);
 		r.id = a->id;

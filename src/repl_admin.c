@@ -7,6 +7,10 @@
  *   ADMIN_STATUS   -> ADMIN_STATUS_INFO: this replica's STATUS_INFO and
  *                     every member as it sees them (links, ISR, and on
  *                     the primary how far each backup has acknowledged)
+ *   MEMBER_CHANGE  -> ADMIN_REPLY once the change is committed (acked by
+ *                     the whole ISR), or at once when refused; if this
+ *                     replica stops leading first, an error says the
+ *                     change may or may not have happened
  *
  * Anything else gets ERROR WRONG_PORT: an operator is not a replica.
  */
@@ -29,6 +33,97 @@ admin_error(struct peer *op, uint32_t rid, uint16_t code, uint16_t about,
 	repl_seal(op, mark);
 }
 
+/* Requests answered once their records commit. Few: operators are few. */
+#define MAX_WAITS 16
+static struct admin_wait {
+	struct peer *op;		/* NULL: free slot */
+	uint32_t     rid;
+	uint64_t     lsn;
+	uint64_t     epoch;
+	char         text[CHAT_MAX_ERRTEXT + 1];
+} waits[MAX_WAITS];
+
+static void
+admin_reply(struct peer *op, uint32_t rid, uint16_t code, const char *text)
+{
+	struct wire_ADMIN_REPLY rep;
+
+	memset(&rep, 0, sizeof rep);
+	rep.code = code;
+	snprintf(rep.text, sizeof rep.text, "%s", text);
+	repl_send(op, WIRE_OP_ADMIN_REPLY, rid, &rep);
+}
+
+void
+repl_admin_closed(struct peer *op)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_WAITS; i++)
+		if (waits[i].op == op)
+			waits[i].op = NULL;
+}
+
+void
+repl_admin_tick(struct repl *r)
+{
+	struct server *s = r->srv;
+	size_t i;
+
+	for (i = 0; i < MAX_WAITS; i++) {
+		struct admin_wait *w = &waits[i];
+
+		if (w->op == NULL)
+			continue;
+		if (s->role != ROLE_PRIMARY || s->epoch != w->epoch) {
+			admin_reply(w->op, w->rid, WIRE_E_NOT_PRIMARY, "this "
+			    "replica stopped leading before the change was "
+			    "acknowledged: it may or may not have happened; "
+			    "check chatctl status");
+			w->op = NULL;
+		} else if (r->commit_lsn >= w->lsn &&
+		    server_committed_lsn(s) >= w->lsn) {
+			admin_reply(w->op, w->rid, 0, w->text);
+			w->op = NULL;
+		}
+	}
+}
+
+static void
+member_change(struct repl *r, struct peer *op, uint32_t rid,
+	      const uint8_t *payload, size_t len)
+{
+	struct wire_decode_error err;
+	struct wire_MEMBER_CHANGE mc;
+	char text[CHAT_MAX_ERRTEXT + 1];
+	uint64_t lsn = 0;
+	uint16_t code;
+	size_t i;
+
+	if (wire_decode(wire_op(WIRE_OP_MEMBER_CHANGE), payload, len, &mc,
+	    &err) < 0) {
+		admin_error(op, rid, err.code, WIRE_OP_MEMBER_CHANGE, err.text);
+		return;
+	}
+	for (i = 0; i < MAX_WAITS && waits[i].op; i++)
+		;
+	if (i == MAX_WAITS) {
+		admin_reply(op, rid, WIRE_E_TOO_MANY_REQUESTS, "too many "
+		    "changes waiting for their commit");
+		return;
+	}
+	code = repl_member_change(r, &mc, &lsn, text, sizeof text);
+	if (code != 0) {
+		admin_reply(op, rid, code, text);
+		return;
+	}
+	waits[i].op = op;
+	waits[i].rid = rid;
+	waits[i].lsn = lsn;
+	waits[i].epoch = r->srv->epoch;
+	snprintf(waits[i].text, sizeof waits[i].text, "%s", text);
+}
+
 static void
 add_member(struct wire_enc *e, const struct repl *r, uint32_t id,
 	   const char *host, uint16_t cport, uint16_t iport,
@@ -42,9 +137,9 @@ add_member(struct wire_enc *e, const struct repl *r, uint32_t id,
 	m.client_port = cport;
 	m.internal_port = iport;
 	m.in_isr = isr_has(&r->isr, id) ? 1 : 0;
-	if (p == NULL) {
+	if (id == r->srv->self->id) {
 		m.link = 2;
-	} else {
+	} else if (p) {
 		m.link = p->state == LINK_UP ? 1 : 0;
 		if (r->srv->role == ROLE_PRIMARY) {
 			m.shipping = p->snap_out ? 2 : p->shipping ? 1 : 0;
@@ -71,13 +166,12 @@ admin_status(struct repl *r, struct peer *op, uint32_t rid)
 	mark = repl_frame_mark(op);
 	wire_encode_begin(&e, conn_outbuf(op->conn),
 	    WIRE_OP_ADMIN_STATUS_INFO, rid, &info);
-	add_member(&e, r, s->self->id, s->self->host, s->self->client_port,
-	    s->self->internal_port, NULL);
-	for (i = 0; i < r->npeers; i++) {
-		const struct peer *p = &r->peers[i];
+	for (i = 0; i < r->nmembers; i++) {
+		const struct replica_addr *a = &r->members[i];
 
-		add_member(&e, r, p->id, p->host, p->client_port,
-		    p->internal_port, p);
+		add_member(&e, r, a->id, a->host, a->client_port,
+		    a->internal_port, a->id == s->self->id ? NULL :
+		    repl_peer(r, a->id));
 	}
 	wire_encode_end(&e);
 	repl_seal(op, mark);
@@ -90,6 +184,9 @@ repl_admin_dispatch(struct repl *r, struct peer *op,
 	switch (h->opcode) {
 	case WIRE_OP_ADMIN_STATUS:
 		admin_status(r, op, h->request_id);
+		break;
+	case WIRE_OP_MEMBER_CHANGE:
+		member_change(r, op, h->request_id, payload, h->length);
 		break;
 	case WIRE_OP_PING: {
 		struct wire_PONG pong;

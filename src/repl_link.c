@@ -432,7 +432,8 @@ on_peer_close(struct conn *c, const char *reason)
 #define MAX_PENDING 64
 
 struct pending_hs {
-	struct peer  *p;		/* NULL until its HELLO named one */
+	int           named;		/* its HELLO named who calls: */
+	uint32_t      id;		/* a replica, or 0 for a tool */
 	uint8_t       my_nonce[32], their_nonce[32];
 	struct timer *deadline;
 	/* An operator tool (HELLO kind 3) never becomes a replica's link:
@@ -453,6 +454,8 @@ is_peer(const struct repl *r, const void *ud)
 static void
 pending_free(struct conn *c, struct pending_hs *hs)
 {
+	if (hs->op.state == LINK_UP)
+		repl_admin_closed(&hs->op);
 	if (hs->deadline)
 		timer_cancel(the_repl->srv->loop, hs->deadline);
 	conn_set_data(c, NULL);
@@ -516,7 +519,7 @@ pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 		}
 		p = &hs->op;
 		memset(p, 0, sizeof *p);
-		p->host = "operator";
+		snprintf(p->host, sizeof p->host, "operator");
 	} else {
 		p = repl_peer(r, hello.replica_id);
 		if (p == NULL || p->dialer) {
@@ -526,7 +529,8 @@ pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 			return;
 		}
 	}
-	hs->p = p;
+	hs->named = 1;
+	hs->id = p->id;
 	memcpy(hs->their_nonce, hello.nonce.ptr, 32);
 	auth_random(hs->my_nonce, sizeof hs->my_nonce);
 	send_hello_nonce(c, h->request_id, v, v, hs->my_nonce);
@@ -559,10 +563,16 @@ static void
 pending_auth(struct repl *r, struct conn *c, struct pending_hs *hs,
 	     const struct wire_header *h, const uint8_t *payload)
 {
-	struct peer *p = hs->p;
+	/* Looked up again: the membership may have changed meanwhile. */
+	struct peer *p = hs->id == 0 ? &hs->op : repl_peer(r, hs->id);
 	struct wire_AUTH a;
 	uint8_t want[32];
 
+	if (p == NULL) {
+		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "no longer a member");
+		return;
+	}
 	if (h->opcode != WIRE_OP_AUTH ||
 	    wire_decode(wire_op(h->opcode), payload, h->length, &a, NULL) < 0) {
 		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
@@ -620,7 +630,7 @@ on_accepted_frame(struct conn *c, const struct wire_header *h,
 		r->srv->now = wall_ms();
 		if (unseal(&hs->op, h, payload, &inner) == 0)
 			repl_admin_dispatch(r, &hs->op, &inner, payload);
-	} else if (hs->p == NULL)
+	} else if (!hs->named)
 		pending_hello(r, c, hs, h, payload);
 	else
 		pending_auth(r, c, hs, h, payload);
@@ -781,6 +791,7 @@ link_tick(void *ud)
 	s->now = wall_ms();
 	repl_check_pause(r);
 	r->last_tick = now;
+	repl_members_sync(r);
 	for (i = 0; i < r->npeers; i++) {
 		struct peer *p = &r->peers[i];
 
@@ -806,6 +817,7 @@ link_tick(void *ud)
 	if (s->role == ROLE_PRIMARY || s->role == ROLE_BACKUP)
 		repl_prune(r);
 	repl_round_tick(r);
+	repl_admin_tick(r);
 }
 
 /*
@@ -1017,6 +1029,55 @@ repl_step_down(struct repl *r, const char *why)
 	server_lost_primacy(s);
 }
 
+/* ---- membership changes ------------------------------------------------------ */
+
+struct peer *
+repl_peer_add(struct repl *r, const struct replica_addr *a)
+{
+	struct peer *p;
+
+	if (r->npeers >= ELECT_MAX)
+		return NULL;
+	p = &r->peers[r->npeers++];
+	memset(p, 0, sizeof *p);
+	p->id = a->id;
+	snprintf(p->host, sizeof p->host, "%s", a->host);
+	p->internal_port = a->internal_port;
+	p->client_port = a->client_port;
+	p->dialer = r->srv->self->id < a->id;
+	p->backoff_ms = DIAL_BACKOFF_MIN_MS;
+	return p;
+}
+
+void
+repl_peer_drop(struct repl *r, struct peer *p, const char *why)
+{
+	struct peer *last = &r->peers[r->npeers - 1];
+
+	log_info("replica %u: %s", p->id, why);
+	repl_snap_cancel(p);
+	if (p->probe) {
+		conn_set_data(p->probe, NULL);
+		conn_close(p->probe, why, 0);
+	}
+	if (p->conn) {
+		conn_set_data(p->conn, NULL);
+		conn_close(p->conn, why, 1);
+	}
+	auth_wipe(p->session_key, sizeof p->session_key);
+	/* Compact: the last peer moves into the hole, and its connections
+	 * follow it. */
+	if (p != last) {
+		*p = *last;
+		if (p->conn)
+			conn_set_data(p->conn, p);
+		if (p->probe)
+			conn_set_data(p->probe, p);
+	}
+	memset(last, 0, sizeof *last);
+	r->npeers--;
+}
+
 /* ---- set-up --------------------------------------------------------------------- */
 
 int
@@ -1038,20 +1099,7 @@ repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
 	if (created)
 		log_info("created the cluster key %s (copy it to every "
 		    "replica's host)", path);
-	for (i = 0; i < cfg->nreplicas; i++) {
-		const struct replica_addr *a = &cfg->replicas[i];
-		struct peer *p;
-
-		if (a->id == s->self->id)
-			continue;
-		p = &r->peers[r->npeers++];
-		p->id = a->id;
-		p->host = a->host;
-		p->internal_port = a->internal_port;
-		p->client_port = a->client_port;
-		p->dialer = s->self->id < a->id;
-		p->backoff_ms = DIAL_BACKOFF_MIN_MS;
-	}
+	repl_members_init(r);
 	if (store_meta_get_u64(s->store, "promised", &v) < 0)
 		return -1;
 	r->promised = v;
@@ -1061,11 +1109,12 @@ repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
 	r->accepted_epoch = v;
 	s->epoch = v;
 	repl_isr_applied(r);
-	if (r->isr.n == 0) {
+	if (r->isr.n == 0 && !cfg->joining) {
 		/* A new cluster: nobody has written an ISR yet; all members
-		 * of the configuration are in sync (all logs are empty). */
-		for (i = 0; i < cfg->nreplicas && i < ELECT_MAX; i++)
-			r->isr.ids[r->isr.n++] = cfg->replicas[i].id;
+		 * of the configuration are in sync (all logs are empty). A
+		 * replica joining a running cluster learns its ISR instead. */
+		for (i = 0; i < r->nmembers && i < ELECT_MAX; i++)
+			r->isr.ids[r->isr.n++] = r->members[i].id;
 	}
 	s->role = ROLE_STARTING;
 	snprintf(r->note, sizeof r->note, "starting: looking for peers");

@@ -336,6 +336,8 @@ write_record(struct server *s, struct client *c, uint32_t request_id,
 	}
 	if (rec_type == WIRE_OP_R_ISR)
 		repl_isr_applied(&s->repl);
+	if (rec_type == WIRE_OP_R_MEMBERS)
+		repl_members_applied(&s->repl);
 	p = pending_append(s);
 	p->lsn = r.lsn;
 	p->wait_lsn = r.lsn;
@@ -384,6 +386,8 @@ server_apply_replicated(struct server *s, const struct wire_item_RECORD *rec)
 	}
 	if (rec->type == WIRE_OP_R_ISR)
 		repl_isr_applied(&s->repl);
+	if (rec->type == WIRE_OP_R_MEMBERS)
+		repl_members_applied(&s->repl);
 	return 0;
 }
 
@@ -471,7 +475,12 @@ server_commit(struct server *s)
 static void
 before_sleep(void *ud)
 {
-	server_commit(ud);
+	struct server *s = ud;
+
+	server_commit(s);
+	/* Between frames: a membership change may drop peers now. */
+	if (s->repl.members_dirty)
+		repl_members_sync(&s->repl);
 }
 
 static void
@@ -533,6 +542,7 @@ server_install_snapshot(struct server *s, const char *path)
 	}
 	memset(&r->isr.set_at, 0, sizeof r->isr.set_at);
 	repl_isr_applied(r);
+	repl_members_applied(r);
 	commit_local(s);
 	return 0;
 }
@@ -739,9 +749,15 @@ check_session_and_retry(struct client *c, const struct wire_opdesc *d,
 	struct server *s = c->srv;
 	uint64_t now = server_now(s);
 
+	if (!(d->flags & WIRE_F_ANY) && s->repl.removed) {
+		client_error(c, rid, WIRE_E_NOT_PRIMARY, d->opcode, "replica "
+		    "%u was removed from the cluster: use another replica",
+		    s->self->id);
+		return 1;
+	}
 	if (!(d->flags & WIRE_F_ANY) && s->role != ROLE_PRIMARY) {
 		const struct replica_addr *a = s->role == ROLE_BACKUP ?
-		    config_replica(s->cfg, s->primary_id) : NULL;
+		    repl_member(&s->repl, s->primary_id) : NULL;
 
 		if (a) {
 			struct wire_REDIRECT rd;
