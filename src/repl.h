@@ -135,6 +135,8 @@ struct repl {
 	struct logpos  members_at;	/* the R_MEMBERS that set it */
 	int            members_dirty;	/* peers[] not yet reconciled */
 	int            removed;		/* we are not a member: not serving */
+	int            forced;		/* FORCE_PRIMARY: rule 4 lifted until
+					   we lead or follow (repl_admin.c) */
 };
 
 /* ---- repl_link.c --------------------------------------------------------- */

@@ -77,8 +77,8 @@ repl_self_eligible(struct repl *r)
 	uint32_t ids[ELECT_MAX], waiting = 0;
 	size_t n = repl_connected(r, ids);
 	char why[200];
-	int ok = elect_eligible(r->srv->self->id, &r->isr, r->recovering, ids,
-	    n, &waiting, why, sizeof why);
+	int ok = elect_eligible(r->srv->self->id, &r->isr,
+	    r->recovering && !r->forced, ids, n, &waiting, why, sizeof why);
 
 	if (!ok && r->srv->role != ROLE_PRIMARY) {
 		r->waiting_for = waiting;
@@ -266,8 +266,10 @@ link_lost(struct repl *r, struct peer *p, const char *reason)
 	}
 	/* Find out at once whether its process is gone: redial, or (if it
 	 * dials us) probe its port. A refusal starts an election without
-	 * waiting for the next tick. */
-	if (p->dialer)
+	 * waiting for the next tick. A handshake that failed (the peer
+	 * refused us, e.g. it is no longer a member) is retried by the tick,
+	 * after the backoff. */
+	if (p->dialer && was_up)
 		dial(r, p, mono_ms());
 	else if (was_up)
 		probe(r, p);

@@ -404,9 +404,14 @@ admin_call(const struct row *r, uint16_t op, const void *msg)
 	struct oplink l;
 	char err[256];
 
-	/* A change may wait for the whole ISR to commit it. */
-	if (open_link(r, &l, err, sizeof err) < 0 ||
-	    oplink_call(&l, op, msg, err, sizeof err) < 0) {
+	/* A change waits for the whole ISR to commit it, forcing for an
+	 * election: give the replica a few election timeouts. */
+	if (open_link(r, &l, err, sizeof err) < 0) {
+		fprintf(stderr, "chatctl: replica %u: %s\n", r->id, err);
+		return EXIT_FAILED;
+	}
+	l.timeout_ms = timeout_ms + 5 * cfg.election_timeout_ms + 2000;
+	if (oplink_call(&l, op, msg, err, sizeof err) < 0) {
 		fprintf(stderr, "chatctl: replica %u: %s\n", r->id, err);
 		oplink_close(&l);
 		return EXIT_FAILED;

@@ -349,6 +349,58 @@ START_TEST(test_status_waiting)
 }
 END_TEST
 
+/* All three stop; two come back and wait for the third (gone for good).
+ * force-primary asks first and does nothing without "yes"; with --yes
+ * the forced replica leads, the other follows, and the data is there. */
+START_TEST(test_force_primary)
+{
+	const char *ask[] = { "chatctl", "-c", cl.conf_path, "force-primary",
+	    "1", NULL };
+	const char *yes[] = { "chatctl", "-c", cl.conf_path, "--yes",
+	    "force-primary", "1", NULL };
+	char *out = NULL;
+	int p;
+
+	start(3);
+	p = h_wait_primary(&cl, T_MS);
+	ck_assert_int_ge(p, 0);
+	ck_assert_int_eq(h_chat_run(&cl, "/register ann pa\n/register ben "
+	    "pb\n/login ann pa\n/msg ben kept across the force\n", &out,
+	    T_MS), 0);
+	free(out);
+	ck_assert_int_eq(h_wait_converged(&cl, p, 3, T_MS), 0);
+	h_cluster_stop_all(&cl, SIGTERM);
+	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
+	ck_assert_int_eq(h_replica_start(&cl, 1), 0);
+	ck_assert_int_eq(wait_row(1, "\"isr_state\": \"waiting for replica "
+	    "3\"", 1), 0);
+
+	/* Asked, not confirmed: nothing happens. */
+	ck_assert_int_eq(h_run("no\n", &out, T_MS, "tools/chatctl", ask), 3);
+	ck_assert_msg(strstr(out, "LOST") && strstr(out, "Type 'yes'"), "%s",
+	    out);
+	free(out);
+	ck_assert_int_eq(chatctl(&out, "status", NULL), 1);
+	free(out);
+
+	/* Forced: replica 1 leads, replica 2 follows, 3 shows as down. */
+	ck_assert_int_eq(h_run("", &out, T_MS, "tools/chatctl", yes), 0);
+	ck_assert_msg(strstr(out, "replica 1 is primary of epoch"), "%s", out);
+	free(out);
+	ck_assert_int_eq(h_wait_primary(&cl, T_MS), 0);
+	ck_assert_int_eq(wait_row(3, "\"isr_state\": \"down\"", 0), 0);
+	ck_assert_int_eq(h_chat_run(&cl, "/login ben pb\n/read\n", &out,
+	    T_MS), 0);
+	ck_assert_msg(strstr(out, "kept across the force"), "%s", out);
+	free(out);
+
+	/* With a primary, force-primary refuses. */
+	ck_assert_int_eq(h_run("", &out, T_MS, "tools/chatctl", yes), 3);
+	free(out);
+	h_cluster_destroy(&cl);
+}
+END_TEST
+
 START_TEST(test_usage)
 {
 	const char *help[] = { "chatctl", "--help", NULL };
@@ -376,11 +428,13 @@ main(void)
 	SRunner *sr;
 	int failed;
 
+	signal(SIGPIPE, SIG_IGN);	/* writes to replicas that went away */
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_operator_handshake);
 	tcase_add_test(tc, test_status_truth);
 	tcase_add_test(tc, test_status_waiting);
+	tcase_add_test(tc, test_force_primary);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -194,89 +194,15 @@ wait_isr(int p, int n)
 
 /* ---- reading dumps -------------------------------------------------------- */
 
-/* From a "messages ..." dump line: its id and, if its body is
- * "<prefix><k>", k (else 0). */
-static int
-parse_message(const char *line, size_t len, const char *prefix,
-	      uint64_t *id)
-{
-	const char *b, *end = line + len;
-	size_t pl = strlen(prefix);
-	char *stop;
-	long k;
-
-	*id = strtoull(line + strlen("messages id="), NULL, 10);
-	b = strstr(line, " body=\"");
-	if (b == NULL || b > end)
-		return 0;
-	b += strlen(" body=\"");
-	if ((size_t)(end - b) < pl || strncmp(b, prefix, pl) != 0)
-		return 0;
-	k = strtol(b + pl, &stop, 10);
-	return *stop == '"' && k > 0 ? (int)k : 0;
-}
-
 /* Every message s had acknowledged is in the dump exactly once, with the
  * id of its acknowledgement; nothing s sent is there twice. */
 static void
 check_exactly_once(const char *dump, const char *who, const struct h_sender *s)
 {
-	int *count = calloc((size_t)s->n + 1, sizeof *count);
-	uint64_t *ids = calloc((size_t)s->n + 1, sizeof *ids);
-	const char *p = dump;
-	int k, missing = 0, doubled = 0, wrong_id = 0, first_bad = 0;
+	char why[400];
 
-	ck_assert_ptr_nonnull(count);
-	ck_assert_ptr_nonnull(ids);
-	while (*p) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-
-		if (strncmp(p, "messages id=", 12) == 0) {
-			uint64_t id;
-
-			k = parse_message(p, len, s->prefix, &id);
-			if (k > 0 && k <= s->n) {
-				count[k]++;
-				ids[k] = id;
-			}
-		}
-		p += len + (e != NULL);
-	}
-	for (k = 1; k <= s->n; k++) {
-		int bad = 0;
-
-		if (s->m[k].state == H_MSG_ACKED && count[k] == 0)
-			missing++, bad = 1;
-		if (count[k] > 1)
-			doubled++, bad = 1;
-		if (s->m[k].state == H_MSG_ACKED && count[k] == 1 &&
-		    ids[k] != s->m[k].id)
-			wrong_id++, bad = 1;
-		if (bad && first_bad == 0)
-			first_bad = k;
-	}
-	for (k = 1; k <= s->n && (missing || doubled || wrong_id); k++) {
-		const struct h_msg *m = &s->m[k];
-
-		if (!((m->state == H_MSG_ACKED && count[k] != 1) ||
-		    count[k] > 1 || (m->state == H_MSG_ACKED &&
-		    count[k] == 1 && ids[k] != m->id)))
-			continue;
-		fprintf(stderr, "%s: %s%d (seq %" PRIu64 ", sent %d times): "
-		    "%s, found %d times (id %" PRIu64 ")\n", who, s->prefix, k,
-		    m->seq, m->sends, m->state == H_MSG_ACKED ? "acknowledged"
-		    : "not acknowledged", count[k], ids[k]);
-		if (m->state == H_MSG_ACKED)
-			fprintf(stderr, "    acknowledged with id %" PRIu64
-			    " by r%u\n", m->id, cl.r[m->acked_by].id);
-	}
-	free(count);
-	free(ids);
-	CHECK(missing == 0 && doubled == 0 && wrong_id == 0,
-	    "%s: of %d acknowledged messages %d missing, %d stored twice, "
-	    "%d with another id than acknowledged (first: %s%d)", who,
-	    s->nacked, missing, doubled, wrong_id, s->prefix, first_bad);
+	CHECK(h_exactly_once(&cl, dump, who, s, why, sizeof why) == 0, "%s",
+	    why);
 }
 
 /* The log records made for (client_id, seq): how many, and the epoch of

@@ -243,6 +243,14 @@ int  h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms);
  * without reading what the server sent. */
 void h_sender_drop(struct h_sender *s);
 
+/* Every message s had acknowledged is in dump (a store_dump) exactly once,
+ * with the id of its acknowledgement, and nothing s sent is there twice.
+ * 0, or -1 with the counts in why (each bad message printed to stderr,
+ * labelled who). */
+int  h_exactly_once(const struct h_cluster *c, const char *dump,
+		    const char *who, const struct h_sender *s, char *why,
+		    size_t whylen);
+
 /* ---- membership ------------------------------------------------------------
  * A replica that is not in the generated replicas.conf (it joins a running
  * cluster): the next free slot gets id n+1, fresh ports and a data
