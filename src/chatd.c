@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -152,14 +153,17 @@ main(int argc, char **argv)
 		data_dir = datadir_buf;
 	}
 
+	/* Not in replicas.conf, not joining, no store of a replica that
+	 * joined earlier: a wrong id; make no data directory for it. */
+	if (config_replica(&cfg, (uint32_t)id) == NULL && join == NULL &&
+	    access(data_dir, F_OK) != 0) {
+		log_error("%s: no replica %lu (a new replica starts with --join "
+		    "HOST:PORT after chatctl add)", conf_path, id);
+		return 1;
+	}
 	st = store_open(data_dir, (int)cfg.sync_full, err, sizeof err);
 	if (st == NULL) {
 		log_error("cannot open the store in %s: %s", data_dir, err);
-		return 1;
-	}
-	l = loop_new();
-	if (auth_start(l, err, sizeof err) < 0) {
-		log_error("%s", err);
 		return 1;
 	}
 	/* The stored membership, if any, replaces replicas.conf's list;
@@ -167,11 +171,13 @@ main(int argc, char **argv)
 	rc = repl_load_members(st, &cfg);
 	if (rc < 0) {
 		log_error("cannot read the membership from the store");
+		store_close(st);
 		return 1;
 	}
-	if (rc == 0 && join && repl_join(&cfg, (uint32_t)id, join, 60000, err,
-	    sizeof err) < 0) {
+	if (rc == 0 && join && (auth_init() < 0 || repl_join(&cfg,
+	    (uint32_t)id, join, 60000, err, sizeof err) < 0)) {
 		log_error("cannot join through %s: %s", join, err);
+		store_close(st);
 		return 1;
 	}
 	self = config_replica(&cfg, (uint32_t)id);
@@ -184,6 +190,12 @@ main(int argc, char **argv)
 			log_error("%s: no replica %lu (a new replica starts "
 			    "with --join HOST:PORT after chatctl add)",
 			    conf_path, id);
+		store_close(st);
+		return 1;
+	}
+	l = loop_new();
+	if (auth_start(l, err, sizeof err) < 0) {
+		log_error("%s", err);
 		return 1;
 	}
 	/* Before the replica's clocks start: this takes one Argon2id run. */
