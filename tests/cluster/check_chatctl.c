@@ -27,8 +27,6 @@ static uint8_t key[AUTH_KEY_BYTES];
 static void
 start(int n)
 {
-	char path[600];
-	FILE *f;
 	int i, p;
 
 	ck_assert_int_eq(h_cluster_create(&cl, n, NULL), 0);
@@ -37,11 +35,7 @@ start(int n)
 	p = h_wait_primary(&cl, T_MS);
 	ck_assert_int_ge(p, 0);
 	ck_assert_int_eq(h_wait_isr(&cl, p, n, T_MS), 0);
-	snprintf(path, sizeof path, "%s/cluster.key", cl.dir);
-	f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fread(key, 1, sizeof key, f), sizeof key);
-	fclose(f);
+	ck_assert_int_eq(h_cluster_key(&cl, key), 0);
 }
 
 /* Run chatctl with args (after -c CONF); its exit status, output in *out. */

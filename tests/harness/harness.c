@@ -77,12 +77,41 @@ port_accepts(uint16_t port)
 	return ok;
 }
 
+/* Replica slot i: id i+1, two free ports no other slot uses, its data
+ * directory and log under c->dir. */
+static void
+slot_init(struct h_cluster *c, int i)
+{
+	struct h_replica *r = &c->r[i];
+	char dir[sizeof c->dir];
+	int j;
+
+	memset(r, 0, sizeof *r);
+	r->id = (uint32_t)(i + 1);
+	/* Distinct ports even if the kernel hands one out twice. */
+	do {
+		r->client_port = free_port();
+		r->internal_port = free_port();
+		for (j = 0; j < i; j++)
+			if (c->r[j].client_port == r->client_port ||
+			    c->r[j].internal_port == r->internal_port ||
+			    c->r[j].client_port == r->internal_port ||
+			    c->r[j].internal_port == r->client_port)
+				break;
+	} while (r->client_port == 0 || r->internal_port == 0 ||
+	    r->client_port == r->internal_port || j < i);
+	/* From a copy: gcc cannot tell c->dir and r->* apart. */
+	snprintf(dir, sizeof dir, "%s", c->dir);
+	snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d", dir, i + 1);
+	snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log", dir,
+	    i + 1);
+}
+
 int
 h_cluster_create(struct h_cluster *c, int n, const char *extra)
 {
-	char dir[sizeof c->dir];
 	FILE *f;
-	int i, j;
+	int i;
 
 	memset(c, 0, sizeof *c);
 	if (n < 1 || n > H_MAX_REPLICAS)
@@ -91,29 +120,8 @@ h_cluster_create(struct h_cluster *c, int n, const char *extra)
 	if (mkdtemp(c->dir) == NULL)
 		return -1;
 	c->n = n;
-	snprintf(dir, sizeof dir, "%s", c->dir);
-	for (i = 0; i < n; i++) {
-		struct h_replica *r = &c->r[i];
-
-		r->id = (uint32_t)(i + 1);
-		/* Distinct ports even if the kernel hands one out twice. */
-		do {
-			r->client_port = free_port();
-			r->internal_port = free_port();
-			for (j = 0; j < i; j++)
-				if (c->r[j].client_port == r->client_port ||
-				    c->r[j].internal_port == r->internal_port ||
-				    c->r[j].client_port == r->internal_port ||
-				    c->r[j].internal_port == r->client_port)
-					break;
-		} while (r->client_port == 0 || r->internal_port == 0 ||
-		    r->client_port == r->internal_port || j < i);
-		/* From a copy: gcc cannot tell c->dir and r->* apart. */
-		snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d",
-		    dir, i + 1);
-		snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log",
-		    dir, i + 1);
-	}
+	for (i = 0; i < n; i++)
+		slot_init(c, i);
 	snprintf(c->conf_path, sizeof c->conf_path, "%s/replicas.conf", c->dir);
 	f = fopen(c->conf_path, "w");
 	if (f == NULL)
@@ -1462,32 +1470,25 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 int
 h_replica_add(struct h_cluster *c)
 {
-	char dir[sizeof c->dir];
-	struct h_replica *r;
-	int i = c->n, j;
-
-	if (i >= H_MAX_REPLICAS)
+	if (c->n >= H_MAX_REPLICAS)
 		return -1;
-	r = &c->r[i];
-	memset(r, 0, sizeof *r);
-	r->id = (uint32_t)(i + 1);
-	do {
-		r->client_port = free_port();
-		r->internal_port = free_port();
-		for (j = 0; j < i; j++)
-			if (c->r[j].client_port == r->client_port ||
-			    c->r[j].internal_port == r->internal_port ||
-			    c->r[j].client_port == r->internal_port ||
-			    c->r[j].internal_port == r->client_port)
-				break;
-	} while (r->client_port == 0 || r->internal_port == 0 ||
-	    r->client_port == r->internal_port || j < i);
-	snprintf(dir, sizeof dir, "%s", c->dir);
-	snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d", dir, i + 1);
-	snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log", dir,
-	    i + 1);
-	c->n++;
-	return i;
+	slot_init(c, c->n);
+	return c->n++;
+}
+
+int
+h_cluster_key(const struct h_cluster *c, uint8_t key[32])
+{
+	char path[600];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/cluster.key", c->dir);
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	n = fread(key, 1, 32, f);
+	fclose(f);
+	return n == 32 ? 0 : -1;
 }
 
 /* ---- checking dumps ------------------------------------------------------- */

@@ -257,5 +257,7 @@ int  h_exactly_once(const struct h_cluster *c, const char *dump,
  * directory, and c->n grows by one. Start it with h_replica_start_args.
  * Its index, or -1. */
 int  h_replica_add(struct h_cluster *c);
+/* The cluster key the replicas created (DATA_DIR/cluster.key). 0 or -1. */
+int  h_cluster_key(const struct h_cluster *c, uint8_t key[32]);
 
 #endif
