@@ -226,8 +226,16 @@ isr_state(const struct cluster *cl, const struct row *r, char *buf,
 		snprintf(buf, len, "waiting for replica %u", r->st.waiting_for);
 		return buf;
 	}
+	if (p == NULL && r->reachable) {
+		unsigned i;
+
+		for (i = 0; i < r->nisr && r->isr[i] != r->id; i++)
+			;
+		return i < r->nisr ? "unknown (no primary)" :
+		    "not in the ISR it knows";
+	}
 	if (p == NULL)
-		return r->reachable ? "unknown (no primary)" : "down";
+		return "down";
 	if (r == p || (r->seen && r->as_seen.in_isr))
 		return "yes";
 	if (!r->seen)

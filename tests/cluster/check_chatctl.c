@@ -331,7 +331,8 @@ START_TEST(test_status_waiting)
 	p = h_wait_primary(&cl, T_MS);
 	ck_assert_int_ge(p, 0);
 	ck_assert_int_eq(h_wait_converged(&cl, p, 3, T_MS), 0);
-	h_cluster_stop_all(&cl, SIGTERM);
+	/* All at once: nobody sees the others go (the ISR stays whole). */
+	ck_assert_int_eq(h_cluster_stop_quiescent(&cl, p, SIGTERM), 0);
 	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
 	ck_assert_int_eq(wait_row(1, "\"isr_state\": \"waiting for replica ",
 	    1), 0);
@@ -363,7 +364,8 @@ START_TEST(test_force_primary)
 	    T_MS), 0);
 	free(out);
 	ck_assert_int_eq(h_wait_converged(&cl, p, 3, T_MS), 0);
-	h_cluster_stop_all(&cl, SIGTERM);
+	/* All at once: nobody sees the others go (the ISR stays whole). */
+	ck_assert_int_eq(h_cluster_stop_quiescent(&cl, p, SIGTERM), 0);
 	ck_assert_int_eq(h_replica_start(&cl, 0), 0);
 	ck_assert_int_eq(h_replica_start(&cl, 1), 0);
 	ck_assert_int_eq(wait_row(1, "\"isr_state\": \"waiting for replica "
