@@ -82,6 +82,8 @@ endif
 
 # Unit tests may include the private headers of the modules they test.
 $(BUILD)/obj/tests/%.o: ALL_CFLAGS += -Isrc
+# chatctl speaks the internal port: it needs auth.h and oplink.h.
+$(BUILD)/obj/tools/chatctl.o: ALL_CFLAGS += -Isrc
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -45,6 +45,10 @@ struct config {
 	unsigned sync_full;		/* 1: synchronous=FULL, 0: NORMAL */
 	char     data_dir[CONFIG_MAX_PATH];
 	char     key_file[CONFIG_MAX_PATH];
+
+	/* Not a file setting: chatd --join filled the replica list from a
+	 * running cluster, which this replica joins with an empty store. */
+	int      joining;
 };
 
 /* Fill c with defaults (no replicas). */
@@ -66,6 +70,10 @@ int config_load(struct config *c, const char *path, char *err, size_t errlen);
 
 /* The replica with this id, or NULL. */
 const struct replica_addr *config_replica(const struct config *c, uint32_t id);
+
+/* The cluster key file: key_file, else DATA_DIR/cluster.key. 0, or -1 if
+ * it does not fit in out. */
+int config_key_path(const struct config *c, char *out, size_t outlen);
 
 /*
  * Print the settings table to f, one line per key:

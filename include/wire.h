@@ -66,6 +66,7 @@
 #define WIRE_MAX_REPLY      (CHAT_MAX_PAGE * (CHAT_MAX_BODY + 128u))
 #define WIRE_MAX_CHUNK      (256u * 1024u)	/* snapshot chunk */
 #define WIRE_MAX_REPLICAS   16
+#define WIRE_MAX_STATUS     1024	/* a STATUS_INFO payload, nested */
 
 /* Header flags. */
 #define WIRE_FLAG_MAC 0x01	/* internal port: the payload ends with a
@@ -203,6 +204,12 @@ enum wire_frame {
 int wire_peek_header(const uint8_t *buf, size_t len, uint32_t max_payload,
 		     struct wire_header *h);
 const char *wire_frame_strerror(int rc);
+/* HELLO: the version to use with a peer that speaks their_min..their_max
+ * (the highest both speak), or 0 when there is none in common. */
+unsigned wire_version_choose(unsigned their_min, unsigned their_max);
+/* STATUS_INFO's role field as a word ("primary"); "unknown" if out of
+ * range. */
+const char *wire_role_name(unsigned role);
 
 /* ---- decoding --------------------------------------------------------- */
 

@@ -240,6 +240,17 @@ read_key(const char *path, uint8_t key[AUTH_KEY_BYTES], char *err,
 	return -1;
 }
 
+int
+auth_key_read(const char *path, uint8_t key[AUTH_KEY_BYTES], char *err,
+	      size_t errlen)
+{
+	int rc = read_key(path, key, err, errlen);
+
+	if (rc > 0)
+		snprintf(err, errlen, "%s: no such key file", path);
+	return rc == 0 ? 0 : -1;
+}
+
 /* Write a fresh key to a temporary file and link it into place: link()
  * fails if someone else's key got there first, never half-written. */
 static int
@@ -375,4 +386,39 @@ auth_frame_mac(const uint8_t session_key[32], uint32_t sender, uint64_t seq,
 	crypto_generichash_update(&st, prefix, sizeof prefix);
 	crypto_generichash_update(&st, frame, len);
 	crypto_generichash_final(&st, mac, AUTH_MAC_BYTES);
+}
+
+void
+auth_seal(struct buf *out, size_t mark, const uint8_t session_key[32],
+	  uint32_t sender, uint64_t seq)
+{
+	uint8_t *frame = buf_head(out) + mark, mac[AUTH_MAC_BYTES];
+	size_t len = buf_pending(out) - mark;
+
+	frame[3] |= WIRE_FLAG_MAC;
+	put_be32(frame + 10, get_be32(frame + 10) + AUTH_MAC_BYTES);
+	auth_frame_mac(session_key, sender, seq, frame, len, mac);
+	buf_append(out, mac, sizeof mac);	/* frame may move: done */
+}
+
+int
+auth_unseal(const struct wire_header *h, const uint8_t *payload,
+	    const uint8_t session_key[32], uint32_t sender, uint64_t seq)
+{
+	static struct buf frame;
+	uint8_t want[AUTH_MAC_BYTES];
+	size_t body;
+
+	if (!(h->flags & WIRE_FLAG_MAC) || h->length < AUTH_MAC_BYTES)
+		return 0;
+	body = h->length - AUTH_MAC_BYTES;
+	/* The header as sent, from its parsed fields (the same bytes). */
+	buf_reset(&frame);
+	wire_frame_append(&frame, h->opcode, h->request_id, payload, body);
+	buf_head(&frame)[2] = h->version;
+	buf_head(&frame)[3] = h->flags;
+	put_be32(buf_head(&frame) + 10, h->length);
+	auth_frame_mac(session_key, sender, seq, buf_head(&frame),
+	    buf_pending(&frame), want);
+	return auth_equal(want, payload + body, AUTH_MAC_BYTES);
 }

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "buf.h"
 #include "wire.h"
 
 struct loop;
@@ -70,6 +71,10 @@ void auth_random(void *p, size_t n);
  */
 int  auth_key_load(const char *path, uint8_t key[AUTH_KEY_BYTES],
 		   int *created, char *err, size_t errlen);
+/* Read an existing key file (operator tools: never create one). 0, or -1
+ * with err filled (a missing file included). */
+int  auth_key_read(const char *path, uint8_t key[AUTH_KEY_BYTES],
+		   char *err, size_t errlen);
 /* Write a new key file (chatd --gen-key); fails if it exists. */
 int  auth_key_generate(const char *path, char *err, size_t errlen);
 /*
@@ -96,6 +101,14 @@ void auth_session_key(const uint8_t key[AUTH_KEY_BYTES],
 void auth_frame_mac(const uint8_t session_key[32], uint32_t sender,
 		    uint64_t seq, const uint8_t *frame, size_t len,
 		    uint8_t mac[AUTH_MAC_BYTES]);
+/* Seal the frame that starts at mark in out and runs to its end: set the
+ * MAC flag, count the MAC in the length, append the MAC (frame seq). */
+void auth_seal(struct buf *out, size_t mark, const uint8_t session_key[32],
+	       uint32_t sender, uint64_t seq);
+/* 1 if a received frame (header h as parsed, payload with the MAC at its
+ * end) is sealed by sender with sequence number seq; else 0. */
+int  auth_unseal(const struct wire_header *h, const uint8_t *payload,
+		 const uint8_t session_key[32], uint32_t sender, uint64_t seq);
 
 /* ---- digests (snapshots) ---------------------------------------------------- */
 

@@ -2,7 +2,8 @@
  * chatd.c — one replica: options, configuration, and wiring the modules
  * together. Nothing here decides anything about chat or replication.
  *
- *   chatd -c replicas.conf -i ID [-d DATADIR] [-k KEYFILE] [-v|-q] [--syslog]
+ *   chatd -c replicas.conf -i ID [-d DATADIR] [-k KEYFILE] [--join HOST:PORT]
+ *         [-v|-q] [--syslog]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -23,8 +25,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: chatd -c FILE -i ID [-d DATADIR] [-k KEYFILE] [-v | -q]\n"
-	    "             [--syslog]\n"
+	    "usage: chatd -c FILE -i ID [-d DATADIR] [-k KEYFILE] [--join HOST:PORT]\n"
+	    "             [-v | -q] [--syslog]\n"
 	    "       chatd --gen-key FILE\n"
 	    "       chatd --version | -h\n"
 	    "\n"
@@ -34,6 +36,11 @@ usage(FILE *f)
 	    "                      DATA_DIR being the data_dir setting)\n"
 	    "  -k, --key-file FILE the cluster key (instead of the key_file\n"
 	    "                      setting)\n"
+	    "      --join HOST:PORT\n"
+	    "                      join a running cluster through the replica\n"
+	    "                      whose internal port that is, with an empty\n"
+	    "                      data directory (after chatctl add); the\n"
+	    "                      membership comes from the cluster\n"
 	    "  -v, --verbose       log requests too (debug level)\n"
 	    "  -q, --quiet         log warnings and errors only\n"
 	    "      --syslog        log to syslog (facility daemon), not stderr\n"
@@ -69,9 +76,11 @@ main(int argc, char **argv)
 		{ "version", no_argument,       NULL, 'V' },
 		{ "gen-key", required_argument, NULL, 'K' },
 		{ "syslog",  no_argument,       NULL, 'S' },
+		{ "join",    required_argument, NULL, 'J' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conf_path = NULL, *data_dir = NULL, *key_file = NULL;
+	const char *join = NULL;
 	char datadir_buf[CONFIG_MAX_PATH + 32], err[512], tag[24];
 	char dummy_hash[CHAT_MAX_PWHASH + 1];
 	enum log_level level = LOG_INFO;
@@ -105,6 +114,9 @@ main(int argc, char **argv)
 			break;
 		case 'k':
 			key_file = optarg;
+			break;
+		case 'J':
+			join = optarg;
 			break;
 		case 'v':
 			level = LOG_DEBUG;
@@ -153,11 +165,6 @@ main(int argc, char **argv)
 		fprintf(stderr, "chatd: key file name too long: %s\n", key_file);
 		return 2;
 	}
-	self = config_replica(&cfg, (uint32_t)id);
-	if (self == NULL) {
-		fprintf(stderr, "chatd: %s: no replica %lu\n", conf_path, id);
-		return 1;
-	}
 	snprintf(tag, sizeof tag, "r%lu", id);
 	log_init(tag, level);
 	if (use_syslog)
@@ -168,6 +175,14 @@ main(int argc, char **argv)
 		data_dir = datadir_buf;
 	}
 
+	/* Not in replicas.conf, not joining, no store of a replica that
+	 * joined earlier: a wrong id; make no data directory for it. */
+	if (config_replica(&cfg, (uint32_t)id) == NULL && join == NULL &&
+	    access(data_dir, F_OK) != 0) {
+		log_error("%s: no replica %lu (a new replica starts with --join "
+		    "HOST:PORT after chatctl add)", conf_path, id);
+		return 1;
+	}
 	/* The lock first: a second chatd must not touch the store at all. */
 	if (store_make_dirs(data_dir, err, sizeof err) < 0 ||
 	    (lock_fd = pidfile_acquire(data_dir, err, sizeof err)) < 0) {
@@ -177,6 +192,33 @@ main(int argc, char **argv)
 	st = store_open(data_dir, (int)cfg.sync_full, err, sizeof err);
 	if (st == NULL) {
 		log_error("cannot open the store in %s: %s", data_dir, err);
+		return 1;
+	}
+	/* The stored membership, if any, replaces replicas.conf's list;
+	 * without one, --join asks the cluster for it. */
+	rc = repl_load_members(st, &cfg);
+	if (rc < 0) {
+		log_error("cannot read the membership from the store");
+		store_close(st);
+		return 1;
+	}
+	if (rc == 0 && join && (auth_init() < 0 || repl_join(&cfg,
+	    (uint32_t)id, join, 60000, err, sizeof err) < 0)) {
+		log_error("cannot join through %s: %s", join, err);
+		store_close(st);
+		return 1;
+	}
+	self = config_replica(&cfg, (uint32_t)id);
+	if (self == NULL) {
+		if (rc == 1)
+			log_error("replica %lu was removed from the cluster "
+			    "(the membership in %s does not list it): not "
+			    "starting", id, data_dir);
+		else
+			log_error("%s: no replica %lu (a new replica starts "
+			    "with --join HOST:PORT after chatctl add)",
+			    conf_path, id);
+		store_close(st);
 		return 1;
 	}
 	l = loop_new();

@@ -536,6 +536,16 @@ config_load(struct config *c, const char *path, char *err, size_t errlen)
 	return rc;
 }
 
+int
+config_key_path(const struct config *c, char *out, size_t outlen)
+{
+	int n = c->key_file[0] ?
+	    snprintf(out, outlen, "%s", c->key_file) :
+	    snprintf(out, outlen, "%s/cluster.key", c->data_dir);
+
+	return n >= 0 && (size_t)n < outlen ? 0 : -1;
+}
+
 const struct replica_addr *
 config_replica(const struct config *c, uint32_t id)
 {

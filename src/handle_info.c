@@ -68,14 +68,12 @@ handle_USERS(struct client *c, uint32_t rid, const struct wire_USERS *req)
 }
 
 void
-handle_STATUS(struct client *c, uint32_t rid, const struct wire_STATUS *req)
+server_status_encode(struct server *s, struct buf *out)
 {
-	struct server *s = c->srv;
 	struct repl *r = &s->repl;
 	struct wire_STATUS_INFO st;
 	struct wire_enc e;
 
-	(void)req;
 	memset(&st, 0, sizeof st);
 	st.replica_id = s->self->id;
 	st.role = (uint8_t)s->role;
@@ -89,11 +87,19 @@ handle_STATUS(struct client *c, uint32_t rid, const struct wire_STATUS *req)
 	st.waiting_for = r->waiting_for;
 	st.uptime_ms = mono_ms() - s->start_ms;
 	snprintf(st.note, sizeof st.note, "%s", r->note);
-	buf_reset(&s->scratch_reply);
-	wire_payload_begin(&e, &s->scratch_reply,
-	    &wire_op(WIRE_OP_STATUS_INFO)->body, &st);
+	wire_payload_begin(&e, out, &wire_op(WIRE_OP_STATUS_INFO)->body, &st);
 	repl_encode_isr(&e, &r->isr);
 	wire_encode_end(&e);
+}
+
+void
+handle_STATUS(struct client *c, uint32_t rid, const struct wire_STATUS *req)
+{
+	struct server *s = c->srv;
+
+	(void)req;
+	buf_reset(&s->scratch_reply);
+	server_status_encode(s, &s->scratch_reply);
 	client_send_encoded(c, WIRE_OP_STATUS_INFO, rid,
 	    buf_head(&s->scratch_reply), buf_pending(&s->scratch_reply));
 }
@@ -112,8 +118,10 @@ handle_REPLICAS(struct client *c, uint32_t rid, const struct wire_REPLICAS *req)
 	buf_reset(&s->scratch_reply);
 	wire_payload_begin(&e, &s->scratch_reply,
 	    &wire_op(WIRE_OP_REPLICA_LIST)->body, &list);
-	for (i = 0; i < s->cfg->nreplicas; i++) {
-		const struct replica_addr *a = &s->cfg->replicas[i];
+	/* The current membership, not replicas.conf: clients learn of
+	 * added and removed replicas from this. */
+	for (i = 0; i < s->repl.nmembers; i++) {
+		const struct replica_addr *a = &s->repl.members[i];
 
 		memset(&r, 0, sizeof r);
 		r.id = a->id;

@@ -13,6 +13,8 @@
  *                 and acceptance; the decision itself is repl_elect.c
  *   repl_snap.c   snapshot transfer for a backup whose log diverged or is
  *                 behind the pruned point
+ *   repl_admin.c  operator tools (chatctl) on the internal port: status,
+ *                 membership changes, forcing a primary
  *
  * State lives in struct repl (one per process, inside struct server) and
  * struct peer (one per other replica of the configuration).
@@ -23,10 +25,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "buf.h"
+#include "config.h"
 #include "net.h"
 #include "repl_elect.h"
 
 struct server;
+struct store;
 
 /* Link state, in order. */
 enum link_state {
@@ -40,7 +44,7 @@ struct snap_in;
 
 struct peer {
 	uint32_t        id;
-	const char     *host;
+	char            host[CONFIG_MAX_HOST + 1];
 	uint16_t        internal_port;
 	uint16_t        client_port;
 
@@ -76,6 +80,11 @@ struct peer {
 
 	/* Backup side: a snapshot coming from this primary. */
 	struct snap_in *snap_in;
+
+	/* Primary side: removed from the membership, kept only until it
+	 * has the record that says so (repl_member.c). */
+	int             leaving;
+	uint64_t        leaving_since;	/* mono ms */
 };
 
 struct round {
@@ -118,6 +127,16 @@ struct repl {
 	int            isr_change_pending;	/* an R_ISR is not yet acked */
 
 	struct round   round;
+
+	/* The membership (repl_member.c): replicas.conf's list until an
+	 * R_MEMBERS record says otherwise; peers[] follows it. */
+	struct replica_addr members[CONFIG_MAX_REPLICAS];
+	unsigned       nmembers;
+	struct logpos  members_at;	/* the R_MEMBERS that set it */
+	int            members_dirty;	/* peers[] not yet reconciled */
+	int            removed;		/* we are not a member: not serving */
+	int            forced;		/* FORCE_PRIMARY: rule 4 lifted until
+					   we lead or follow (repl_admin.c) */
 };
 
 /* ---- repl_link.c --------------------------------------------------------- */
@@ -212,5 +231,50 @@ void repl_snap_progress(struct repl *r);
 void repl_snap_cancel(struct peer *p);
 void repl_on_snap(struct repl *r, struct peer *p, const struct wire_header *h,
 		  const uint8_t *payload);
+
+/* Membership changes: a peer for a new member (its link starts at the
+ * next tick), and dropping a peer (its links closed; peers[] is compacted,
+ * so no struct peer pointer may be held across this call). */
+struct peer *repl_peer_add(struct repl *r, const struct replica_addr *a);
+void repl_peer_drop(struct repl *r, struct peer *p, const char *why);
+
+/* ---- repl_member.c ---------------------------------------------------------- */
+/*
+ * Before the server starts: if the store holds a membership (R_MEMBERS),
+ * it replaces cfg's replica list. 1 if it did, 0 if the store has none,
+ * -1 on a storage error.
+ */
+int  repl_load_members(struct store *st, struct config *cfg);
+/*
+ * chatd --join HOST:PORT: ask that replica (as an operator tool, with the
+ * cluster key) for the membership until it lists id, for at most wait_ms;
+ * then cfg's replica list is that membership and cfg->joining is set.
+ * 0, or -1 with err filled.
+ */
+int  repl_join(struct config *cfg, uint32_t id, const char *hostport,
+	       unsigned wait_ms, char *err, size_t errlen);
+/* The member with this id, or NULL. */
+const struct replica_addr *repl_member(const struct repl *r, uint32_t id);
+/* The membership at start-up (from the configuration). */
+void repl_members_init(struct repl *r);
+/* An R_MEMBERS record was applied (or a snapshot installed). */
+void repl_members_applied(struct repl *r);
+/* Make peers[] follow the membership; safe only between frames (the
+ * before-sleep hook and the tick call it). */
+void repl_members_sync(struct repl *r);
+/* Primary: MEMBER_CHANGE. Writes R_ISR (on removal of an ISR member) and
+ * R_MEMBERS; *lsn is where the change is durable once committed. 0 with
+ * a description in text, or an error code with the reason in text. */
+uint16_t repl_member_change(struct repl *r, const struct wire_MEMBER_CHANGE *mc,
+			    uint64_t *lsn, char *text, size_t len);
+
+/* ---- repl_admin.c ------------------------------------------------------------ */
+/* A frame from an authenticated operator tool (its link: op, id 0). */
+void repl_admin_dispatch(struct repl *r, struct peer *op,
+			 const struct wire_header *h, const uint8_t *payload);
+/* An operator link closes: forget its requests. */
+void repl_admin_closed(struct peer *op);
+/* Answer the requests whose changes are now committed (or lost). */
+void repl_admin_tick(struct repl *r);
 
 #endif

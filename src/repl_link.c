@@ -77,8 +77,8 @@ repl_self_eligible(struct repl *r)
 	uint32_t ids[ELECT_MAX], waiting = 0;
 	size_t n = repl_connected(r, ids);
 	char why[200];
-	int ok = elect_eligible(r->srv->self->id, &r->isr, r->recovering, ids,
-	    n, &waiting, why, sizeof why);
+	int ok = elect_eligible(r->srv->self->id, &r->isr,
+	    r->recovering && !r->forced, ids, n, &waiting, why, sizeof why);
 
 	if (!ok && r->srv->role != ROLE_PRIMARY) {
 		r->waiting_for = waiting;
@@ -110,18 +110,9 @@ repl_frame_mark(struct peer *p)
 void
 repl_seal(struct peer *p, size_t mark)
 {
-	struct repl *r = the_repl;
-	struct buf *out = conn_outbuf(p->conn);
-	uint8_t *frame = buf_head(out) + mark, mac[AUTH_MAC_BYTES];
-	size_t len = buf_pending(out) - mark;
-
-	if (p->state == LINK_UP) {
-		frame[3] |= WIRE_FLAG_MAC;
-		put_be32(frame + 10, get_be32(frame + 10) + AUTH_MAC_BYTES);
-		auth_frame_mac(p->session_key, r->srv->self->id, ++p->send_seq,
-		    frame, len, mac);
-		buf_append(out, mac, sizeof mac);	/* frame may move: done */
-	}
+	if (p->state == LINK_UP)
+		auth_seal(conn_outbuf(p->conn), mark, p->session_key,
+		    the_repl->srv->self->id, ++p->send_seq);
 	conn_sent(p->conn);
 }
 
@@ -225,13 +216,12 @@ send_heartbeat(struct repl *r, struct peer *p)
 
 /* ---- link life cycle ------------------------------------------------------- */
 
+/* Both AUTHs verified: from here on every frame both ways is sealed with
+ * this connection's key; sequence numbers start again. */
 static void
-link_up(struct repl *r, struct peer *p)
+seal_start(struct repl *r, struct peer *p)
 {
 	p->state = LINK_UP;
-	p->heard_state = 0;
-	/* From here on every frame both ways is sealed with this
-	 * connection's key; sequence numbers start again. */
 	if (p->dialer)
 		auth_session_key(r->key, p->my_nonce, p->their_nonce,
 		    p->session_key);
@@ -239,6 +229,13 @@ link_up(struct repl *r, struct peer *p)
 		auth_session_key(r->key, p->their_nonce, p->my_nonce,
 		    p->session_key);
 	p->send_seq = p->recv_seq = 0;
+}
+
+static void
+link_up(struct repl *r, struct peer *p)
+{
+	seal_start(r, p);
+	p->heard_state = 0;
 	p->last_heard = mono_ms();
 	p->backoff_ms = DIAL_BACKOFF_MIN_MS;
 	p->refused = 0;
@@ -269,28 +266,32 @@ link_lost(struct repl *r, struct peer *p, const char *reason)
 	}
 	/* Find out at once whether its process is gone: redial, or (if it
 	 * dials us) probe its port. A refusal starts an election without
-	 * waiting for the next tick. A dial that failed is retried by the
-	 * tick after its backoff: redialling it here at once would loop as
-	 * fast as the kernel refuses (tens of thousands of SYNs a second
-	 * while the peer is down). */
-	if (p->dialer && (was_up || mono_ms() >= p->next_dial))
+	 * waiting for the next tick. A dial or handshake that failed (the
+	 * peer is down, or refused us: e.g. it is no longer a member) is
+	 * retried by the tick after its backoff: redialling it here at once
+	 * would loop as fast as the kernel refuses (tens of thousands of SYNs
+	 * a second while the peer is down). */
+	if (p->dialer && was_up)
 		dial(r, p, mono_ms());
 	else if (was_up)
 		probe(r, p);
 }
 
-static void send_hello_nonce(struct conn *c, const uint8_t nonce[32]);
+static void send_hello_nonce(struct conn *c, uint32_t rid, unsigned vmin,
+			     unsigned vmax, const uint8_t nonce[32]);
 
 static void
 send_hello(struct repl *r, struct peer *p)
 {
 	(void)r;
 	auth_random(p->my_nonce, sizeof p->my_nonce);
-	send_hello_nonce(p->conn, p->my_nonce);
+	send_hello_nonce(p->conn, 0, WIRE_VERSION_MIN, WIRE_VERSION_MAX,
+	    p->my_nonce);
 }
 
+/* Our AUTH; rid echoes the request id of the dialer's AUTH. */
 static void
-send_auth(struct repl *r, struct peer *p)
+send_auth(struct repl *r, struct peer *p, uint32_t rid)
 {
 	struct wire_AUTH a;
 	uint8_t proof[32];
@@ -298,7 +299,7 @@ send_auth(struct repl *r, struct peer *p)
 	auth_proof(r->key, r->srv->self->id, p->my_nonce, p->their_nonce, proof);
 	a.proof.ptr = proof;
 	a.proof.len = sizeof proof;
-	repl_send(p, WIRE_OP_AUTH, 0, &a);
+	repl_send(p, WIRE_OP_AUTH, rid, &a);
 	p->auth_sent = 1;
 }
 
@@ -330,10 +331,16 @@ handshake(struct repl *r, struct peer *p, const struct wire_header *h,
 			    h->opcode, "bad replica HELLO");
 			return;
 		}
+		if (wire_version_choose(hello.version_min,
+		    hello.version_max) == 0) {
+			refuse(p->conn, h->request_id, WIRE_E_BAD_VERSION,
+			    h->opcode, "no protocol version in common");
+			return;
+		}
 		memcpy(p->their_nonce, hello.nonce.ptr, 32);
 		p->hello_seen = 1;
 		if (p->dialer)
-			send_auth(r, p);	/* the dialer proves first */
+			send_auth(r, p, 0);	/* the dialer proves first */
 		return;
 	}
 	if (h->opcode == WIRE_OP_AUTH && p->hello_seen && !p->auth_ok) {
@@ -351,7 +358,7 @@ handshake(struct repl *r, struct peer *p, const struct wire_header *h,
 		}
 		p->auth_ok = 1;
 		if (!p->auth_sent)
-			send_auth(r, p);
+			send_auth(r, p, h->request_id);
 		link_up(r, p);
 		return;
 	}
@@ -362,29 +369,30 @@ handshake(struct repl *r, struct peer *p, const struct wire_header *h,
 /* Check a sealed frame: the MAC flag, and the MAC over our peer's id, the
  * next sequence number in its direction and the frame as it came. */
 static int
-frame_authentic(struct repl *r, struct peer *p, const struct wire_header *h,
+frame_authentic(struct peer *p, const struct wire_header *h,
 		const uint8_t *payload)
 {
-	static struct buf frame;
-	uint8_t want[AUTH_MAC_BYTES];
-	size_t body;
-
-	(void)r;
-	if (!(h->flags & WIRE_FLAG_MAC) || h->length < AUTH_MAC_BYTES)
-		return 0;
-	body = h->length - AUTH_MAC_BYTES;
-	/* The header as sent, from its parsed fields (the same bytes). */
-	buf_reset(&frame);
-	wire_frame_append(&frame, h->opcode, h->request_id, payload, body);
-	buf_head(&frame)[2] = h->version;
-	buf_head(&frame)[3] = h->flags;
-	put_be32(buf_head(&frame) + 10, h->length);
-	auth_frame_mac(p->session_key, p->id, p->recv_seq + 1, buf_head(&frame),
-	    buf_pending(&frame), want);
-	if (!auth_equal(want, payload + body, AUTH_MAC_BYTES))
+	if (!auth_unseal(h, payload, p->session_key, p->id, p->recv_seq + 1))
 		return 0;
 	p->recv_seq++;
 	return 1;
+}
+
+/* A frame on a link that is up: check its seal; 0 with the header of the
+ * frame inside it in *inner, or -1 after refusing (and closing) the link. */
+static int
+unseal(struct peer *p, const struct wire_header *h, const uint8_t *payload,
+       struct wire_header *inner)
+{
+	if (!frame_authentic(p, h, payload)) {
+		refuse(p->conn, 0, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "frame without a valid MAC (forged, replayed or reordered)");
+		return -1;
+	}
+	*inner = *h;
+	inner->length -= AUTH_MAC_BYTES;
+	inner->flags &= (uint8_t)~WIRE_FLAG_MAC;
+	return 0;
 }
 
 static void
@@ -393,6 +401,7 @@ on_peer_frame(struct conn *c, const struct wire_header *h,
 {
 	struct peer *p = conn_data(c);
 	struct repl *r = the_repl;
+	struct wire_header inner;
 
 	if (p == NULL || p->conn != c)
 		return;
@@ -403,18 +412,8 @@ on_peer_frame(struct conn *c, const struct wire_header *h,
 		handshake(r, p, h, payload);
 		return;
 	}
-	if (!frame_authentic(r, p, h, payload)) {
-		refuse(c, 0, WIRE_E_NOT_AUTHORIZED, h->opcode,
-		    "frame without a valid MAC (forged, replayed or reordered)");
-		return;
-	}
-	{
-		struct wire_header inner = *h;
-
-		inner.length -= AUTH_MAC_BYTES;
-		inner.flags &= (uint8_t)~WIRE_FLAG_MAC;
+	if (unseal(p, h, payload, &inner) == 0)
 		repl_dispatch(r, p, &inner, payload);
-	}
 }
 
 static void
@@ -437,9 +436,13 @@ on_peer_close(struct conn *c, const char *reason)
 #define MAX_PENDING 64
 
 struct pending_hs {
-	struct peer  *p;		/* NULL until its HELLO named one */
+	int           named;		/* its HELLO named who calls: */
+	uint32_t      id;		/* a replica, or 0 for a tool */
 	uint8_t       my_nonce[32], their_nonce[32];
 	struct timer *deadline;
+	/* An operator tool (HELLO kind 3) never becomes a replica's link:
+	 * its connection keeps this struct, and this is its link (id 0). */
+	struct peer   op;
 };
 
 static size_t npending;
@@ -455,6 +458,8 @@ is_peer(const struct repl *r, const void *ud)
 static void
 pending_free(struct conn *c, struct pending_hs *hs)
 {
+	if (hs->op.state == LINK_UP)
+		repl_admin_closed(&hs->op);
 	if (hs->deadline)
 		timer_cancel(the_repl->srv->loop, hs->deadline);
 	conn_set_data(c, NULL);
@@ -464,22 +469,26 @@ pending_free(struct conn *c, struct pending_hs *hs)
 }
 
 static void
-send_hello_nonce(struct conn *c, const uint8_t nonce[32])
+send_hello_nonce(struct conn *c, uint32_t rid, unsigned vmin, unsigned vmax,
+		 const uint8_t nonce[32])
 {
 	struct wire_HELLO h;
 
 	memset(&h, 0, sizeof h);
-	h.version_min = WIRE_VERSION_MIN;
-	h.version_max = WIRE_VERSION_MAX;
+	h.version_min = (uint8_t)vmin;
+	h.version_max = (uint8_t)vmax;
 	h.kind = 2;
 	h.replica_id = the_repl->srv->self->id;
 	snprintf(h.software, sizeof h.software, "chatd %s", CHATD_VERSION);
 	h.nonce.ptr = nonce;
 	h.nonce.len = 32;
-	wire_encode(conn_outbuf(c), WIRE_OP_HELLO, 0, &h);
+	wire_encode(conn_outbuf(c), WIRE_OP_HELLO, rid, &h);
 	conn_sent(c);
 }
 
+/* The first frame of an accepted connection: a replica's or an operator
+ * tool's HELLO. Answered with our HELLO (same request id, the chosen
+ * version, our nonce); then we wait for the caller's AUTH. */
 static void
 pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 	      const struct wire_header *h, const uint8_t *payload)
@@ -487,6 +496,7 @@ pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 	struct wire_decode_error err;
 	struct wire_HELLO hello;
 	struct peer *p;
+	unsigned v;
 
 	if (h->opcode != WIRE_OP_HELLO) {
 		refuse(c, h->request_id, WIRE_E_HELLO_FIRST, h->opcode,
@@ -494,32 +504,79 @@ pending_hello(struct repl *r, struct conn *c, struct pending_hs *hs,
 		return;
 	}
 	if (wire_decode(wire_op(h->opcode), payload, h->length, &hello,
-	    &err) < 0 || hello.kind != 2 || hello.nonce.len != 32) {
+	    &err) < 0 || hello.kind < 2 || hello.nonce.len != 32) {
 		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
-		    "not a replica HELLO");
+		    "not a replica's or operator tool's HELLO");
 		return;
 	}
-	p = repl_peer(r, hello.replica_id);
-	if (p == NULL || p->dialer) {
-		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
-		    "unknown replica id, or one we dial ourselves");
+	v = wire_version_choose(hello.version_min, hello.version_max);
+	if (v == 0) {
+		refuse(c, h->request_id, WIRE_E_BAD_VERSION, h->opcode,
+		    "no protocol version in common");
 		return;
 	}
-	hs->p = p;
+	if (hello.kind == 3) {
+		if (hello.replica_id != 0) {
+			refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED,
+			    h->opcode, "an operator tool's replica_id is 0");
+			return;
+		}
+		p = &hs->op;
+		memset(p, 0, sizeof *p);
+		snprintf(p->host, sizeof p->host, "operator");
+	} else {
+		p = repl_peer(r, hello.replica_id);
+		if (p == NULL || p->dialer) {
+			refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED,
+			    h->opcode, "unknown replica id, or one we dial "
+			    "ourselves");
+			return;
+		}
+	}
+	hs->named = 1;
+	hs->id = p->id;
 	memcpy(hs->their_nonce, hello.nonce.ptr, 32);
 	auth_random(hs->my_nonce, sizeof hs->my_nonce);
-	send_hello_nonce(c, hs->my_nonce);
-	/* and wait for the dialer's AUTH before proving ourselves */
+	send_hello_nonce(c, h->request_id, v, v, hs->my_nonce);
+	/* and wait for the caller's AUTH before proving ourselves */
+}
+
+/* An operator tool proved it holds the key: prove ourselves, and from now
+ * on its frames go to repl_admin_dispatch, sealed both ways. */
+static void
+operator_up(struct repl *r, struct conn *c, struct pending_hs *hs,
+	    uint32_t rid)
+{
+	struct peer *p = &hs->op;
+
+	if (hs->deadline) {
+		timer_cancel(r->srv->loop, hs->deadline);
+		hs->deadline = NULL;
+	}
+	memcpy(p->my_nonce, hs->my_nonce, 32);
+	memcpy(p->their_nonce, hs->their_nonce, 32);
+	p->conn = c;
+	p->state = LINK_HELLO;
+	p->hello_seen = p->auth_ok = 1;
+	send_auth(r, p, rid);
+	seal_start(r, p);
+	log_info("operator tool connected from %s", conn_peer(c));
 }
 
 static void
 pending_auth(struct repl *r, struct conn *c, struct pending_hs *hs,
 	     const struct wire_header *h, const uint8_t *payload)
 {
-	struct peer *p = hs->p;
+	/* Looked up again: the membership may have changed meanwhile. */
+	struct peer *p = hs->id == 0 ? &hs->op : repl_peer(r, hs->id);
 	struct wire_AUTH a;
 	uint8_t want[32];
 
+	if (p == NULL) {
+		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
+		    "no longer a member");
+		return;
+	}
 	if (h->opcode != WIRE_OP_AUTH ||
 	    wire_decode(wire_op(h->opcode), payload, h->length, &a, NULL) < 0) {
 		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
@@ -530,6 +587,10 @@ pending_auth(struct repl *r, struct conn *c, struct pending_hs *hs,
 	if (!auth_equal(want, a.proof.ptr, 32)) {
 		refuse(c, h->request_id, WIRE_E_NOT_AUTHORIZED, h->opcode,
 		    "wrong cluster key");
+		return;
+	}
+	if (p == &hs->op) {
+		operator_up(r, c, hs, h->request_id);
 		return;
 	}
 	/* Proven. A peer that restarted calls again before we noticed its
@@ -548,7 +609,7 @@ pending_auth(struct repl *r, struct conn *c, struct pending_hs *hs,
 	conn_set_data(c, p);
 	p->state = LINK_HELLO;
 	p->hello_seen = p->auth_ok = 1;
-	send_auth(r, p);
+	send_auth(r, p, h->request_id);
 	link_up(r, p);
 }
 
@@ -567,7 +628,13 @@ on_accepted_frame(struct conn *c, const struct wire_header *h,
 		return;
 	}
 	repl_check_pause(r);
-	if (hs->p == NULL)
+	if (hs->op.state == LINK_UP) {
+		struct wire_header inner;
+
+		r->srv->now = wall_ms();
+		if (unseal(&hs->op, h, payload, &inner) == 0)
+			repl_admin_dispatch(r, &hs->op, &inner, payload);
+	} else if (!hs->named)
 		pending_hello(r, c, hs, h, payload);
 	else
 		pending_auth(r, c, hs, h, payload);
@@ -728,6 +795,7 @@ link_tick(void *ud)
 	s->now = wall_ms();
 	repl_check_pause(r);
 	r->last_tick = now;
+	repl_members_sync(r);
 	for (i = 0; i < r->npeers; i++) {
 		struct peer *p = &r->peers[i];
 
@@ -753,6 +821,7 @@ link_tick(void *ud)
 	if (s->role == ROLE_PRIMARY || s->role == ROLE_BACKUP)
 		repl_prune(r);
 	repl_round_tick(r);
+	repl_admin_tick(r);
 }
 
 /*
@@ -967,17 +1036,56 @@ repl_step_down(struct repl *r, const char *why)
 	server_lost_primacy(s);
 }
 
-/* ---- set-up --------------------------------------------------------------------- */
+/* ---- membership changes ------------------------------------------------------ */
 
-static int
-key_path(const struct config *cfg, char *out, size_t outlen)
+struct peer *
+repl_peer_add(struct repl *r, const struct replica_addr *a)
 {
-	if (cfg->key_file[0])
-		return snprintf(out, outlen, "%s", cfg->key_file) < (int)outlen ?
-		    0 : -1;
-	return snprintf(out, outlen, "%s/cluster.key", cfg->data_dir) <
-	    (int)outlen ? 0 : -1;
+	struct peer *p;
+
+	if (r->npeers >= ELECT_MAX)
+		return NULL;
+	p = &r->peers[r->npeers++];
+	memset(p, 0, sizeof *p);
+	p->id = a->id;
+	snprintf(p->host, sizeof p->host, "%s", a->host);
+	p->internal_port = a->internal_port;
+	p->client_port = a->client_port;
+	p->dialer = r->srv->self->id < a->id;
+	p->backoff_ms = DIAL_BACKOFF_MIN_MS;
+	return p;
 }
+
+void
+repl_peer_drop(struct repl *r, struct peer *p, const char *why)
+{
+	struct peer *last = &r->peers[r->npeers - 1];
+
+	log_info("replica %u: %s", p->id, why);
+	repl_snap_cancel(p);
+	if (p->probe) {
+		conn_set_data(p->probe, NULL);
+		conn_close(p->probe, why, 0);
+	}
+	if (p->conn) {
+		conn_set_data(p->conn, NULL);
+		conn_close(p->conn, why, 1);
+	}
+	auth_wipe(p->session_key, sizeof p->session_key);
+	/* Compact: the last peer moves into the hole, and its connections
+	 * follow it. */
+	if (p != last) {
+		*p = *last;
+		if (p->conn)
+			conn_set_data(p->conn, p);
+		if (p->probe)
+			conn_set_data(p->probe, p);
+	}
+	memset(last, 0, sizeof *last);
+	r->npeers--;
+}
+
+/* ---- set-up --------------------------------------------------------------------- */
 
 int
 repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
@@ -992,26 +1100,13 @@ repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
 	r->srv = s;
 	the_repl = r;
 	r->recovering = 1;
-	if (key_path(cfg, path, sizeof path) < 0 ||
+	if (config_key_path(cfg, path, sizeof path) < 0 ||
 	    auth_key_load(path, r->key, &created, err, errlen) < 0)
 		return -1;
 	if (created)
 		log_info("created the cluster key %s (copy it to every "
 		    "replica's host)", path);
-	for (i = 0; i < cfg->nreplicas; i++) {
-		const struct replica_addr *a = &cfg->replicas[i];
-		struct peer *p;
-
-		if (a->id == s->self->id)
-			continue;
-		p = &r->peers[r->npeers++];
-		p->id = a->id;
-		p->host = a->host;
-		p->internal_port = a->internal_port;
-		p->client_port = a->client_port;
-		p->dialer = s->self->id < a->id;
-		p->backoff_ms = DIAL_BACKOFF_MIN_MS;
-	}
+	repl_members_init(r);
 	if (store_meta_get_u64(s->store, "promised", &v) < 0)
 		return -1;
 	r->promised = v;
@@ -1021,11 +1116,12 @@ repl_init(struct repl *r, struct server *s, char *err, size_t errlen)
 	r->accepted_epoch = v;
 	s->epoch = v;
 	repl_isr_applied(r);
-	if (r->isr.n == 0) {
+	if (r->isr.n == 0 && !cfg->joining) {
 		/* A new cluster: nobody has written an ISR yet; all members
-		 * of the configuration are in sync (all logs are empty). */
-		for (i = 0; i < cfg->nreplicas && i < ELECT_MAX; i++)
-			r->isr.ids[r->isr.n++] = cfg->replicas[i].id;
+		 * of the configuration are in sync (all logs are empty). A
+		 * replica joining a running cluster learns its ISR instead. */
+		for (i = 0; i < r->nmembers && i < ELECT_MAX; i++)
+			r->isr.ids[r->isr.n++] = r->members[i].id;
 	}
 	s->role = ROLE_STARTING;
 	snprintf(r->note, sizeof r->note, "starting: looking for peers");

@@ -228,6 +228,7 @@ repl_check_isr(struct repl *r)
 
 		/* Caught up with everything we hold, committed or not. */
 		if (!isr_has(&next, p->id) && p->state == LINK_UP &&
+		    !p->leaving &&
 		    p->shipping && !p->snap_out && p->acked_lsn == last.lsn &&
 		    next.n < ELECT_MAX) {
 			next.ids[next.n++] = p->id;

@@ -128,7 +128,7 @@ repl_start_round(struct repl *r, const char *why)
 {
 	struct server *s = r->srv;
 
-	if (s->stopping)
+	if (s->stopping || r->removed)
 		return;
 	struct wire_ROUND m;
 	uint64_t epoch = r->promised > s->epoch ? r->promised : s->epoch;
@@ -478,8 +478,9 @@ repl_round_tick(struct repl *r)
 	struct server *s = r->srv;
 	uint64_t now = mono_ms();
 
-	if (s->stopping)
-		return;		/* a stopping replica changes nothing */
+	if (s->stopping || r->removed)
+		return;		/* a stopping replica changes nothing, nor
+				   one that is no longer a member */
 
 	if (r->round.epoch && !r->round.decided && s->role != ROLE_PRIMARY &&
 	    (have_all_ballots(r) ||

@@ -44,14 +44,7 @@ touch_interval_ms(const struct config *cfg)
 const char *
 role_name(enum role r)
 {
-	switch (r) {
-	case ROLE_STARTING:	return "starting";
-	case ROLE_PRIMARY:	return "primary";
-	case ROLE_BACKUP:	return "backup";
-	case ROLE_ELECTING:	return "electing";
-	case ROLE_WAITING:	return "waiting";
-	}
-	return "unknown";
+	return wire_role_name((unsigned)r);
 }
 
 uint64_t
@@ -380,6 +373,8 @@ write_record(struct server *s, struct client *c, uint32_t request_id,
 	}
 	if (rec_type == WIRE_OP_R_ISR)
 		repl_isr_applied(&s->repl);
+	if (rec_type == WIRE_OP_R_MEMBERS)
+		repl_members_applied(&s->repl);
 	p = pending_append(s);
 	p->lsn = r.lsn;
 	p->wait_lsn = r.lsn;
@@ -428,6 +423,8 @@ server_apply_replicated(struct server *s, const struct wire_item_RECORD *rec)
 	}
 	if (rec->type == WIRE_OP_R_ISR)
 		repl_isr_applied(&s->repl);
+	if (rec->type == WIRE_OP_R_MEMBERS)
+		repl_members_applied(&s->repl);
 	return 0;
 }
 
@@ -517,7 +514,12 @@ server_commit(struct server *s)
 static void
 before_sleep(void *ud)
 {
-	server_commit(ud);
+	struct server *s = ud;
+
+	server_commit(s);
+	/* Between frames: a membership change may drop peers now. */
+	if (s->repl.members_dirty)
+		repl_members_sync(&s->repl);
 }
 
 static void
@@ -579,6 +581,7 @@ server_install_snapshot(struct server *s, const char *path)
 	}
 	memset(&r->isr.set_at, 0, sizeof r->isr.set_at);
 	repl_isr_applied(r);
+	repl_members_applied(r);
 	commit_local(s);
 	return 0;
 }
@@ -716,7 +719,7 @@ on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
 {
 	struct wire_decode_error err;
 	struct wire_HELLO in, out;
-	unsigned lo, hi;
+	unsigned v;
 
 	if (h->opcode != WIRE_OP_HELLO) {
 		client_error(c, h->request_id, WIRE_E_HELLO_FIRST, h->opcode,
@@ -731,9 +734,8 @@ on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
 		conn_close(c->conn, "bad HELLO", 1);
 		return;
 	}
-	lo = in.version_min > WIRE_VERSION_MIN ? in.version_min : WIRE_VERSION_MIN;
-	hi = in.version_max < WIRE_VERSION_MAX ? in.version_max : WIRE_VERSION_MAX;
-	if (lo > hi) {
+	v = wire_version_choose(in.version_min, in.version_max);
+	if (v == 0) {
 		client_error(c, h->request_id, WIRE_E_BAD_VERSION, h->opcode,
 		    "no common version: we speak %d-%d", WIRE_VERSION_MIN,
 		    WIRE_VERSION_MAX);
@@ -741,7 +743,7 @@ on_hello(struct client *c, const struct wire_header *h, const uint8_t *payload)
 		return;
 	}
 	memset(&out, 0, sizeof out);
-	out.version_min = out.version_max = (uint8_t)hi;
+	out.version_min = out.version_max = (uint8_t)v;
 	out.kind = 2;
 	out.replica_id = c->srv->self->id;
 	snprintf(out.software, sizeof out.software, "chatd %s", CHATD_VERSION);
@@ -792,9 +794,15 @@ check_session_and_retry(struct client *c, const struct wire_opdesc *d,
 	struct server *s = c->srv;
 	uint64_t now = server_now(s);
 
+	if (!(d->flags & WIRE_F_ANY) && s->repl.removed) {
+		client_error(c, rid, WIRE_E_NOT_PRIMARY, d->opcode, "replica "
+		    "%u was removed from the cluster: use another replica",
+		    s->self->id);
+		return 1;
+	}
 	if (!(d->flags & WIRE_F_ANY) && s->role != ROLE_PRIMARY) {
 		const struct replica_addr *a = s->role == ROLE_BACKUP ?
-		    config_replica(s->cfg, s->primary_id) : NULL;
+		    repl_member(&s->repl, s->primary_id) : NULL;
 
 		if (a) {
 			struct wire_REDIRECT rd;

@@ -222,6 +222,12 @@ int  username_valid(const char *name);
 /* Wall clock (ms) of the event being handled; fixed during a handler. */
 uint64_t server_now(const struct server *s);
 
+/* ---- handle_info.c ------------------------------------------------------ */
+
+/* Append this replica's STATUS_INFO payload to out (STATUS on the client
+ * port, ADMIN_STATUS on the internal port). */
+void server_status_encode(struct server *s, struct buf *out);
+
 /* ---- push.c ------------------------------------------------------------- */
 
 /* After p's record committed: push messages, receipts, session ends. */

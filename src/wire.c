@@ -183,6 +183,24 @@ wire_frame_strerror(int rc)
 	return "framing error";
 }
 
+unsigned
+wire_version_choose(unsigned their_min, unsigned their_max)
+{
+	unsigned lo = their_min > WIRE_VERSION_MIN ? their_min : WIRE_VERSION_MIN;
+	unsigned hi = their_max < WIRE_VERSION_MAX ? their_max : WIRE_VERSION_MAX;
+
+	return lo <= hi ? hi : 0;
+}
+
+const char *
+wire_role_name(unsigned role)
+{
+	static const char *const names[] = { "starting", "primary", "backup",
+	    "electing", "waiting" };
+
+	return role < sizeof names / sizeof names[0] ? names[role] : "unknown";
+}
+
 /* ---- UTF-8 ------------------------------------------------------------ */
 
 int

@@ -2,7 +2,7 @@
  * check_manpages.c — the manual pages describe the programs that exist,
  * and all of them, in both directions:
  *
- *   - for each program of the table documented[] (chatd, chat, wirefuzz),
+ *   - for each program of the table documented[] (chatd, chat, wirefuzz, chatctl),
  *     every option its --help prints is in the OPTIONS section of its
  *     page, and every option the page names (.Fl, anywhere in it) is one
  *     that --help prints;
@@ -280,6 +280,7 @@ static const struct {
 	{ "chatd",          "chatd.8" },
 	{ "chat",           "chat.1" },
 	{ "tools/wirefuzz", "wirefuzz.1" },
+	{ "tools/chatctl",  "chatctl.8" },
 };
 
 START_TEST(test_options)

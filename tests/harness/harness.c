@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -143,11 +144,48 @@ write_conf(const struct h_cluster *c, const char *extra)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
+/* Slot i's id (i+1), data directory and log under c->dir. */
+static void
+slot_paths(struct h_cluster *c, int i)
+{
+	struct h_replica *r = &c->r[i];
+	char dir[sizeof c->dir];
+
+	memset(r, 0, sizeof *r);
+	r->id = (uint32_t)(i + 1);
+	/* From a copy: gcc cannot tell c->dir and r->* apart. */
+	snprintf(dir, sizeof dir, "%s", c->dir);
+	snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d", dir, i + 1);
+	snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log", dir,
+	    i + 1);
+}
+
+/* Two free loopback ports for slot i that no other slot uses (even if
+ * the kernel hands one out twice). */
+static void
+slot_ports(struct h_cluster *c, int i)
+{
+	struct h_replica *r = &c->r[i];
+	int j;
+
+	do {
+		r->client_port = free_port();
+		r->internal_port = free_port();
+		for (j = 0; j < c->n; j++)
+			if (j != i &&
+			    (c->r[j].client_port == r->client_port ||
+			    c->r[j].internal_port == r->internal_port ||
+			    c->r[j].client_port == r->internal_port ||
+			    c->r[j].internal_port == r->client_port))
+				break;
+	} while (r->client_port == 0 || r->internal_port == 0 ||
+	    r->client_port == r->internal_port || j < c->n);
+}
+
 /* The directory, ids and paths of n replicas (no ports, no config). */
 static int
 cluster_dirs(struct h_cluster *c, int n)
 {
-	char dir[sizeof c->dir];
 	int i;
 
 	memset(c, 0, sizeof *c);
@@ -157,17 +195,8 @@ cluster_dirs(struct h_cluster *c, int n)
 	if (mkdtemp(c->dir) == NULL)
 		return -1;
 	c->n = n;
-	snprintf(dir, sizeof dir, "%s", c->dir);
-	for (i = 0; i < n; i++) {
-		struct h_replica *r = &c->r[i];
-
-		r->id = (uint32_t)(i + 1);
-		/* From a copy: gcc cannot tell c->dir and r->* apart. */
-		snprintf(r->data_dir, sizeof r->data_dir, "%s/replica-%d",
-		    dir, i + 1);
-		snprintf(r->log_path, sizeof r->log_path, "%s/replica-%d.log",
-		    dir, i + 1);
-	}
+	for (i = 0; i < n; i++)
+		slot_paths(c, i);
 	snprintf(c->conf_path, sizeof c->conf_path, "%s/replicas.conf", c->dir);
 	return 0;
 }
@@ -175,26 +204,12 @@ cluster_dirs(struct h_cluster *c, int n)
 int
 h_cluster_create(struct h_cluster *c, int n, const char *extra)
 {
-	int i, j;
+	int i;
 
 	if (cluster_dirs(c, n) < 0)
 		return -1;
-	for (i = 0; i < n; i++) {
-		struct h_replica *r = &c->r[i];
-
-		/* Distinct ports even if the kernel hands one out twice. */
-		do {
-			r->client_port = free_port();
-			r->internal_port = free_port();
-			for (j = 0; j < i; j++)
-				if (c->r[j].client_port == r->client_port ||
-				    c->r[j].internal_port == r->internal_port ||
-				    c->r[j].client_port == r->internal_port ||
-				    c->r[j].internal_port == r->client_port)
-					break;
-		} while (r->client_port == 0 || r->internal_port == 0 ||
-		    r->client_port == r->internal_port || j < i);
-	}
+	for (i = 0; i < n; i++)
+		slot_ports(c, i);
 	return write_conf(c, extra);
 }
 
@@ -260,34 +275,42 @@ h_replica_dump_log(const struct h_cluster *c, int i)
 	fclose(f);
 }
 
-/* In the child: exec "[exec_prefix...] chatd -c CONF -i ID -v". */
+/* In the child: exec "[exec_prefix...] chatd -c CONF -i ID -v [extra...]". */
 static void
 exec_replica(const struct h_replica *r, const char *path, const char *conf,
-	     const char *id)
+	     const char *id, const char *const *extra)
 {
-	char words[sizeof r->exec_prefix], *argv[32], *save = NULL, *w;
-	int n = 0;
+	char words[sizeof r->exec_prefix], *argv[48], *save = NULL, *w;
+	int n = 0, prefixed;
 
 	snprintf(words, sizeof words, "%s", r->exec_prefix);
 	for (w = strtok_r(words, " ", &save); w && n < 24;
 	    w = strtok_r(NULL, " ", &save))
 		argv[n++] = w;
-	if (n == 0) {
-		execl(path, "chatd", "-c", conf, "-i", id, "-v", (char *)NULL);
-		return;
-	}
-	argv[n++] = (char *)path;
+	prefixed = n > 0;
+	argv[n++] = (char *)(prefixed ? path : "chatd");
 	argv[n++] = (char *)"-c";
 	argv[n++] = (char *)conf;
 	argv[n++] = (char *)"-i";
 	argv[n++] = (char *)id;
 	argv[n++] = (char *)"-v";
+	while (extra && *extra && n < 46)
+		argv[n++] = (char *)*extra++;
 	argv[n] = NULL;
-	execvp(argv[0], argv);
+	if (prefixed)
+		execvp(argv[0], argv);
+	else
+		execv(path, argv);
 }
 
 int
 h_replica_start(struct h_cluster *c, int i)
+{
+	return h_replica_start_args(c, i, NULL);
+}
+
+int
+h_replica_start_args(struct h_cluster *c, int i, const char *const *extra)
 {
 	struct h_replica *r = &c->r[i];
 	char id[16], path[600];
@@ -315,7 +338,7 @@ h_replica_start(struct h_cluster *c, int i)
 		}
 		if (nul >= 0)
 			dup2(nul, STDIN_FILENO);
-		exec_replica(r, path, c->conf_path, id);
+		exec_replica(r, path, c->conf_path, id, extra);
 		_exit(127);
 	}
 	r->pid = pid;
@@ -420,8 +443,7 @@ h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
 		  const char *const *args)
 {
 	const char *argv[H_CHAT_MAX_ARGS + 4];
-	int in[2], out[2], n = 0;
-	char path[600];
+	int n = 0;
 
 	argv[n++] = "chat";
 	argv[n++] = "-c";
@@ -429,13 +451,21 @@ h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
 	while (args != NULL && *args != NULL && n < H_CHAT_MAX_ARGS + 3)
 		argv[n++] = *args++;
 	argv[n] = NULL;
+	return h_spawn(ch, "chat", argv);
+}
+
+int
+h_spawn(struct h_chat *ch, const char *prog, const char *const *argv)
+{
+	int in[2], out[2];
+	char path[600];
 
 	memset(ch, 0, sizeof *ch);
 	/* Close-on-exec: a client spawned later must not inherit this one's
 	 * stdin, or this one would never see end of input. */
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/chat", bin_dir());
+	snprintf(path, sizeof path, "%s/%s", bin_dir(), prog);
 	ch->pid = fork();
 	if (ch->pid < 0)
 		return -1;
@@ -515,10 +545,19 @@ int
 h_chat_run(const struct h_cluster *c, const char *script, char **out,
 	   int timeout_ms)
 {
+	const char *argv[] = { "chat", "-c", c->conf_path, NULL };
+
+	return h_run_script(script, out, timeout_ms, "chat", argv);
+}
+
+int
+h_run_script(const char *script, char **out, int timeout_ms,
+	     const char *prog, const char *const *argv)
+{
 	struct h_chat ch;
 	int rc;
 
-	if (h_chat_spawn(c, &ch) < 0)
+	if (h_spawn(&ch, prog, argv) < 0)
 		return -1;
 	/* Scripts are small: they fit in the pipe buffer. */
 	if (write(ch.in_fd, script, strlen(script)) < 0) {
@@ -1578,4 +1617,32 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 	}
 	buf_free(&b);
 	return rc;
+}
+
+/* ---- membership ------------------------------------------------------------ */
+
+int
+h_replica_add(struct h_cluster *c)
+{
+	if (c->n >= H_MAX_REPLICAS)
+		return -1;
+	slot_paths(c, c->n);
+	c->n++;
+	slot_ports(c, c->n - 1);
+	return c->n - 1;
+}
+
+int
+h_cluster_key(const struct h_cluster *c, uint8_t key[32])
+{
+	char path[600];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "%s/cluster.key", c->dir);
+	if ((f = fopen(path, "rb")) == NULL)
+		return -1;
+	n = fread(key, 1, 32, f);
+	fclose(f);
+	return n == 32 ? 0 : -1;
 }

@@ -62,6 +62,10 @@ void h_cluster_destroy(struct h_cluster *c);
 /* Start replica i (0-based) and wait until its client port accepts
  * connections (at most 10 s). Returns 0, or -1 (its log is printed). */
 int  h_replica_start(struct h_cluster *c, int i);
+/* The same with more arguments for chatd (a NULL-terminated list, at most
+ * 9; NULL for none), e.g. { "--join", "127.0.0.1:7001", NULL }. */
+int  h_replica_start_args(struct h_cluster *c, int i,
+			  const char *const *extra);
 /* Send sig to replica i and wait for it to exit (at most 10 s; then
  * SIGKILL). A paused replica is continued after sig is sent. Returns its
  * wait status, or -1. Replicas are started with PR_SET_PDEATHSIG: they
@@ -91,6 +95,12 @@ int  h_chat_spawn(const struct h_cluster *c, struct h_chat *ch);
 #define H_CHAT_MAX_ARGS 16
 int  h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
 		       const char *const *args);
+/* Spawn any binary of $CHATD_BIN_DIR (prog: its path there, e.g.
+ * "tools/chatctl"; argv: NULL-terminated, argv[0] its name) the same way. */
+int  h_spawn(struct h_chat *ch, const char *prog, const char *const *argv);
+/* Run it with script on stdin until it exits, like h_chat_run. */
+int  h_run_script(const char *script, char **out, int timeout_ms,
+		  const char *prog, const char *const *argv);
 /* Send one command line (a newline is added). */
 int  h_chat_send(struct h_chat *ch, const char *line);
 /* Wait until the output contains needle (at most timeout_ms). 0 or -1. */
@@ -294,5 +304,14 @@ int  h_check_messages(const char *dump, const char *who,
 int  h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
 	      int nsenders, const char *const *lost, char **dumps, char *err,
 	      size_t errlen);
+
+/* ---- membership ------------------------------------------------------------
+ * A replica that is not in the generated replicas.conf (it joins a running
+ * cluster): the next free slot gets id n+1, fresh ports and a data
+ * directory, and c->n grows by one. Start it with h_replica_start_args.
+ * Its index, or -1. */
+int  h_replica_add(struct h_cluster *c);
+/* The cluster key the replicas created (DATA_DIR/cluster.key). 0 or -1. */
+int  h_cluster_key(const struct h_cluster *c, uint8_t key[32]);
 
 #endif
