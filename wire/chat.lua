@@ -111,6 +111,25 @@ local ITEMS = {
 		{ name = "reply", type = "BYTES", max = 422400, layout_of = "reply_op",
 		  doc = "reply payload returned to a retry" },
 	} },
+["PEER"] = { name = "PEER",
+	fields = {
+		{ name = "id", type = "U32", min = 1, max = 65535,
+		  doc = "replica id" },
+		{ name = "host", type = "STR", min = 1, max = 255,
+		  doc = "host name or address" },
+		{ name = "client_port", type = "U16", min = 1,
+		  doc = "client port" },
+		{ name = "internal_port", type = "U16", min = 1,
+		  doc = "internal port" },
+		{ name = "link", type = "U8", max = 2,
+		  doc = "0 link down, 1 link up, 2 the sender itself" },
+		{ name = "in_isr", type = "U8", max = 1,
+		  doc = "1 if in the ISR the sender knows" },
+		{ name = "shipping", type = "U8", max = 2,
+		  doc = "primary: 0 not asked, 1 streaming the log, 2 sending a snapshot" },
+		{ name = "acked_lsn", type = "U64",
+		  doc = "primary: it has committed up to here; else 0" },
+	} },
 }
 
 -- Opcodes by number; log records (0x03xx) are the layouts of RECORD payloads.
@@ -599,6 +618,16 @@ local OPS = {
 		  doc = "0 done, else an error code" },
 		{ name = "text", type = "STR", max = 200,
 		  doc = "what happened" },
+	} },
+[0x0211] = { name = "ADMIN_STATUS", port = "internal", dir = "peer",
+	fields = {
+	} },
+[0x0212] = { name = "ADMIN_STATUS_INFO", port = "internal", dir = "peer",
+	fields = {
+		{ name = "status", type = "BYTES", min = 1, max = 1024,
+		  doc = "a STATUS_INFO payload, as STATUS answers on the client port" },
+		{ name = "members", type = "LIST", min = 1, max = 16, item = "PEER",
+		  doc = "every member, the sender included" },
 	} },
 [0x0301] = { name = "R_USER_ADD", port = "log record", dir = "log",
 	fields = {
