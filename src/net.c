@@ -516,7 +516,8 @@ conn_dispatch_frames(struct conn *c)
 		if (rc == WIRE_FRAME_INCOMPLETE)
 			break;
 		if (rc != WIRE_FRAME_OK) {
-			conn_close(c, wire_frame_strerror(rc), 0);
+			/* Answers to the frames before it still go out. */
+			conn_close(c, wire_frame_strerror(rc), 1);
 			break;
 		}
 		if (c->ops->on_frame)
