@@ -62,6 +62,11 @@
 #include "store_internal.h"
 
 #define SCHEMA_VERSION 2
+/* WAL frames before an automatic checkpoint (SQLite's default is 1000).
+ * A checkpoint writes each page once however often the WAL holds it, and
+ * the hot pages (index leaves, the newest rows of each table) are
+ * rewritten every turn: a longer WAL saves most checkpoint writes. */
+#define STORE_WAL_PAGES "10000"
 
 static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS log("
@@ -279,11 +284,13 @@ set_pragmas(struct store *s, int file, int sync_full, char *err,
 	 * in heap memory instead of a shared-memory file. It must be set
 	 * before the first access. (Another process that opens the file
 	 * while chatd runs gets SQLITE_BUSY.) A page cache of 32 MiB keeps
-	 * the indexes' hot pages out of pread(). */
+	 * the indexes' hot pages out of pread(). See STORE_WAL_PAGES. */
 	if (file && (sqlite3_exec(s->db, "PRAGMA locking_mode=EXCLUSIVE",
 	    NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "PRAGMA cache_size=-32768", NULL, NULL,
-	    NULL) != SQLITE_OK)) {
+	    NULL) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=" STORE_WAL_PAGES,
+	    NULL, NULL, NULL) != SQLITE_OK)) {
 		seterr(err, errlen, "pragma: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}

@@ -25,7 +25,8 @@
 #include "log.h"
 #include "store_internal.h"
 
-#define REQUESTS_PER_CLIENT 1024	/* stored results kept per client */
+#define REQUESTS_PER_CLIENT 1024	/* stored results kept per client, */
+#define REQUEST_PRUNE_STEP  64	/* give or take this many */
 #define REQUEST_MAX_AGE_MS  (24ull * 3600 * 1000)
 #define REQUEST_PRUNE_EVERY 1000	/* lsns between age-based prunes */
 #define REQUEST_FLOOR_AGE_MS (7ull * 24 * 3600 * 1000)	/* floor kept */
@@ -464,7 +465,7 @@ log_insert(struct store *s, const struct wire_item_RECORD *r)
 	return store_exec(s, st, "log insert");
 }
 
-/* Remember (client_id, seq) -> reply; keep the client's last
+/* Remember (client_id, seq) -> reply; keep at least the client's last
  * REQUESTS_PER_CLIENT seqs; every REQUEST_PRUNE_EVERY lsns drop results
  * older than a day (by record time, so the same on every replica). What is
  * dropped raises the client's floor (see store.c), so a late retry is
@@ -486,7 +487,9 @@ remember_request(struct store *s, const struct wire_item_RECORD *r)
 	store_bind_blob(s, st, 6, r->reply.ptr, r->reply.len);
 	if (store_exec(s, st, "request put") < 0)
 		return -1;
-	if (r->seq <= REQUESTS_PER_CLIENT)
+	/* Pruned in steps: one range delete per REQUEST_PRUNE_STEP requests
+	 * touches the client's oldest page once, instead of every time. */
+	if (r->seq <= REQUESTS_PER_CLIENT || r->seq % REQUEST_PRUNE_STEP != 0)
 		return 0;
 	if (exec2(s, ST_REQ_PRUNE_SEQ, "DELETE FROM requests"
 	    " WHERE client_id = ?1 AND seq <= ?2", r->client_id,
