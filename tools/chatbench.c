@@ -64,6 +64,7 @@
 #define SAMPLE_CAP       (20u * 1000u * 1000u)
 #define DRAIN_MS         10000u
 #define PROBE_TIMEOUT_MS 15000u
+#define PROBE_ANSWER_MS  1000u	/* a replica that does not answer is skipped */
 #define MAX_REDIRECTS    8
 #define NSEC             1000000000ull
 #define DELIV_PREFIX     23	/* "t=" + 20 digits + " " */
@@ -817,6 +818,7 @@ struct probe {
 	uint16_t      port, redir_port;
 	uint32_t      rid, replica_id;
 	uint64_t      retry_at;	/* ms */
+	uint64_t      started;	/* ms: the current target's connect */
 	char          last[600];
 };
 
@@ -864,6 +866,7 @@ probe_start(struct probe *p)
 		p->port = r->client_port;
 		p->replica_id = r->id;
 	}
+	p->started = mono_ms();
 	p->c = loop_connect(p->b->l, p->host, p->port, &probe_ops, p,
 	    WIRE_MAX_PAYLOAD_CLIENT, err, sizeof err);
 	if (p->c == NULL) {
@@ -987,6 +990,12 @@ find_primary(struct bench *b)
 	while (!p.found && mono_ms() < deadline) {
 		if (p.c == NULL && mono_ms() >= p.retry_at)
 			probe_start(&p);
+		/* A stopped (SIGSTOP) replica's kernel still accepts. */
+		if (p.c != NULL && mono_ms() - p.started > PROBE_ANSWER_MS) {
+			snprintf(p.last, sizeof p.last, "%s:%u: no answer in "
+			    "%u ms", p.host, (unsigned)p.port, PROBE_ANSWER_MS);
+			probe_next(&p, 0);
+		}
 		if (loop_run_once(b->l, 20) < 0)
 			break;
 	}
