@@ -1149,8 +1149,12 @@ run(struct bench *b)
 	b->t_meas = b->t0 + (uint64_t)(b->warmup * 1e9);
 	b->t_end = b->t_meas + (uint64_t)(b->duration * 1e9);
 	b->phase = PH_RUN;
-	note(b, "running %s for %.1f s after %.1f s warm-up",
-	    mode_names[b->mode], b->duration, b->warmup);
+	if (b->total)
+		note(b, "running %s until %" PRIu64 " sends are answered",
+		    mode_names[b->mode], b->total);
+	else
+		note(b, "running %s for %.1f s after %.1f s warm-up",
+		    mode_names[b->mode], b->duration, b->warmup);
 	for (i = 0; i < b->nconns; i++)
 		pump(&b->conns[i], b->t0);
 	while (b->phase != PH_DONE) {
