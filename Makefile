@@ -244,7 +244,7 @@ fuzz-seeds: $(FUZZ_RDIR)/gen_corpus
 # build/bench-cache/.
 .PHONY: bench
 bench: all
-	bash tools/bench-suite $(if $(filter 1,$(QUICK)),--quick)
+	bash tools/bench-suite $(if $(filter 1,$(QUICK)),--quick) $(if $(NOTE),--note "$(NOTE)")
 
 help:
 	@echo "make            build ./chatd, ./chat and tools/ (installs deps if missing)"
