@@ -298,6 +298,16 @@ fuzz-regress: $(FUZZ_RBINS)
 fuzz-seeds: $(FUZZ_RDIR)/gen_corpus
 	$(FUZZ_RDIR)/gen_corpus tests/fuzz/corpus
 
+# ---- benchmarks (tools/bench-suite) -------------------------------------------
+# A 3-replica cluster (and a 1-replica one) from generated configurations in a
+# temporary directory; prints one table with PASS/MISS against the targets and
+# writes bench/results.json. About 10 min on 2 cores; QUICK=1: about 2 min.
+# The cold-start store (1,000,000 messages) is built once, then cached in
+# build/bench-cache/.
+.PHONY: bench
+bench: all
+	bash tools/bench-suite $(if $(filter 1,$(QUICK)),--quick) $(if $(NOTE),--note "$(NOTE)")
+
 help:
 	@echo "make            build ./chatd, ./chat and tools/ (installs deps if missing)"
 	@echo "make check      build and run every test (unit + real replicas on loopback)"
@@ -311,5 +321,6 @@ help:
 	@echo "make fuzz       build the libFuzzer harnesses (clang); see tests/fuzz/README.md"
 	@echo "make valgrind   three replicas under valgrind memcheck (a few minutes)"
 	@echo "make clean      remove build products"
+	@echo "make bench      the performance suite (~10 min; QUICK=1 ~2 min)"
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -64,6 +64,7 @@
 #define SAMPLE_CAP       (20u * 1000u * 1000u)
 #define DRAIN_MS         10000u
 #define PROBE_TIMEOUT_MS 15000u
+#define PROBE_ANSWER_MS  1000u	/* a replica that does not answer is skipped */
 #define MAX_REDIRECTS    8
 #define NSEC             1000000000ull
 #define DELIV_PREFIX     23	/* "t=" + 20 digits + " " */
@@ -103,6 +104,7 @@ struct user {
 	char     name[CHAT_MAX_USERNAME + 1];
 	uint8_t  token[CHAT_TOKEN_BYTES];
 	int      have_token;
+	unsigned first;			/* its first connection */
 	unsigned live;			/* READY connections */
 };
 
@@ -113,6 +115,10 @@ struct bench {
 	enum mode   mode;
 	const char *conf_path, *json_path;
 	unsigned    nconns, nusers, window, size, npairs;
+	unsigned    nload, nusers_load;	/* the first nload connections and
+					 * their users; the rest are idle */
+	unsigned    runs, run_no;	/* --runs; the current one, from 0 */
+	uint64_t    total;		/* closed: stop after this many sends */
 	double      duration, warmup, rate;
 	int         quiet;
 	const char *recount_user, *recount_password;
@@ -348,7 +354,7 @@ send_one(struct bconn *bc, uint64_t t)
 	b->send.client_id = bc->client_id;
 	b->send.seq = ++bc->seq;
 	snprintf(b->send.to, sizeof b->send.to, "%s",
-	    b->users[(bc->user + 1) % b->nusers].name);
+	    b->users[(bc->user + 1) % b->nusers_load].name);
 	if (b->mode == MODE_DELIVERY) {
 		snprintf(digits, sizeof digits, "%020" PRIu64, t);
 		memcpy(b->send.body + 2, digits, 20);
@@ -375,7 +381,8 @@ pump(struct bconn *bc, uint64_t now)
 			send_one(bc, t);
 		}
 	} else {
-		while (now < b->t_end && bc->inflight < b->window)
+		while (now < b->t_end && bc->inflight < b->window &&
+		    (b->total == 0 || b->sent_total < b->total))
 			send_one(bc, now);
 	}
 }
@@ -538,7 +545,7 @@ after_hello(struct bconn *bc)
 	struct bench *b = bc->b;
 	struct wire_REGISTER m;
 
-	if (bc->idx < b->nusers) {	/* first connection of its user */
+	if (bc->idx == b->users[bc->user].first) {
 		memset(&m, 0, sizeof m);
 		m.client_id = bc->client_id;
 		m.seq = ++bc->seq;
@@ -605,9 +612,9 @@ setup_answer(struct bconn *bc, const struct wire_header *h,
 			memcpy(u->token, m->session.token.ptr, CHAT_TOKEN_BYTES);
 			u->have_token = 1;
 			/* Attach the user's other connections. */
-			for (i = bc->idx + b->nusers; i < b->nconns;
-			    i += b->nusers)
-				if (b->conns[i].st == CS_WAIT_TOKEN)
+			for (i = bc->idx + 1; i < b->nconns; i++)
+				if (b->conns[i].user == bc->user &&
+				    b->conns[i].st == CS_WAIT_TOKEN)
 					send_resume(&b->conns[i]);
 		}
 		become_ready(bc);
@@ -650,7 +657,7 @@ run_answer(struct bconn *bc, const struct wire_header *h,
 			samples_add(&b->lat, now - start);
 			if (b->mode == MODE_DELIVERY)
 				b->expected += b->users[(bc->user + 1) %
-				    b->nusers].live;
+				    b->nusers_load].live;
 		}
 		break;
 	case WIRE_OP_ERROR:
@@ -811,6 +818,7 @@ struct probe {
 	uint16_t      port, redir_port;
 	uint32_t      rid, replica_id;
 	uint64_t      retry_at;	/* ms */
+	uint64_t      started;	/* ms: the current target's connect */
 	char          last[600];
 };
 
@@ -858,6 +866,7 @@ probe_start(struct probe *p)
 		p->port = r->client_port;
 		p->replica_id = r->id;
 	}
+	p->started = mono_ms();
 	p->c = loop_connect(p->b->l, p->host, p->port, &probe_ops, p,
 	    WIRE_MAX_PAYLOAD_CLIENT, err, sizeof err);
 	if (p->c == NULL) {
@@ -981,6 +990,12 @@ find_primary(struct bench *b)
 	while (!p.found && mono_ms() < deadline) {
 		if (p.c == NULL && mono_ms() >= p.retry_at)
 			probe_start(&p);
+		/* A stopped (SIGSTOP) replica's kernel still accepts. */
+		if (p.c != NULL && mono_ms() - p.started > PROBE_ANSWER_MS) {
+			snprintf(p.last, sizeof p.last, "%s:%u: no answer in "
+			    "%u ms", p.host, (unsigned)p.port, PROBE_ANSWER_MS);
+			probe_next(&p, 0);
+		}
 		if (loop_run_once(b->l, 20) < 0)
 			break;
 	}
@@ -1028,22 +1043,36 @@ setup(struct bench *b)
 		fprintf(stderr, "chatbench: out of memory\n");
 		return -1;
 	}
-	for (i = 0; i < b->nusers; i++)
+	for (i = 0; i < b->nusers; i++) {
 		snprintf(b->users[i].name, sizeof b->users[i].name,
 		    "bench-%06" PRIx64 "-%u", tag & 0xFFFFFF, i);
+		b->users[i].first = b->nconns;
+	}
 	for (ring = 1; ring < b->window; ring <<= 1)
 		;
 	raise_nofile(b->nconns + 64);
 	note(b, "primary: replica %u at %s:%u; %u connections, %u users",
 	    (unsigned)b->replica_id, b->host, (unsigned)b->port, b->nconns,
 	    b->nusers);
+	if (b->nconns > b->nload)
+		note(b, "%u of them idle (users %u-%u, whom nobody writes to)",
+		    b->nconns - b->nload, b->nusers_load, b->nusers - 1);
 	for (i = 0; i < b->nconns; i++) {
 		struct bconn *bc = &b->conns[i];
 
 		bc->b = b;
 		bc->idx = i;
-		bc->user = i % b->nusers;
-		bc->active = b->mode != MODE_DELIVERY || i % 2 == 0;
+		/* Idle connections have users of their own, so that no
+		 * push reaches them. */
+		if (i < b->nload)
+			bc->user = i % b->nusers_load;
+		else
+			bc->user = b->nusers_load + (i - b->nload) %
+			    (b->nusers - b->nusers_load);
+		if (b->users[bc->user].first == b->nconns)
+			b->users[bc->user].first = i;
+		bc->active = i < b->nload &&
+		    (b->mode != MODE_DELIVERY || i % 2 == 0);
 		if (bc->active) {
 			bc->aidx = b->nact;
 			b->act[b->nact++] = bc;
@@ -1120,13 +1149,22 @@ run(struct bench *b)
 	b->t_meas = b->t0 + (uint64_t)(b->warmup * 1e9);
 	b->t_end = b->t_meas + (uint64_t)(b->duration * 1e9);
 	b->phase = PH_RUN;
-	note(b, "running %s for %.1f s after %.1f s warm-up",
-	    mode_names[b->mode], b->duration, b->warmup);
+	if (b->total)
+		note(b, "running %s until %" PRIu64 " sends are answered",
+		    mode_names[b->mode], b->total);
+	else
+		note(b, "running %s for %.1f s after %.1f s warm-up",
+		    mode_names[b->mode], b->duration, b->warmup);
 	for (i = 0; i < b->nconns; i++)
 		pump(&b->conns[i], b->t0);
 	while (b->phase != PH_DONE) {
 		now = now_ns();
 		advance_schedule(b, now);
+		if (b->phase == PH_RUN && b->total != 0 &&
+		    b->sent_total >= b->total && drained(b)) {
+			b->t_end = now;	/* all sent and answered */
+			b->duration = (double)(now - b->t_meas) / 1e9;
+		}
 		if (b->phase == PH_RUN && now >= b->t_end) {
 			b->phase = PH_DRAIN;
 			drain_end = now + (uint64_t)DRAIN_MS * 1000000u;
@@ -1157,6 +1195,26 @@ run(struct bench *b)
 		if (b->rate > 0)
 			b->unanswered += bc->due - bc->issued;
 	}
+}
+
+/* Forget one run's results before the next (--runs); the connections and
+ * sessions stay. */
+static void
+reset_results(struct bench *b)
+{
+	unsigned i;
+
+	b->lat.n = b->dlat.n = 0;
+	b->lat.dropped = b->dlat.dropped = 0;
+	b->sends_window = b->sent_total = b->acked_total = 0;
+	b->errors = b->redirects = b->proto_errors = 0;
+	b->lost_conns = b->unanswered = 0;
+	b->expected = b->received = b->pushes_total = b->echoes = 0;
+	memset(b->errcode, 0, sizeof b->errcode);
+	b->first_error[0] = b->lost_note[0] = '\0';
+	b->k = 0;
+	for (i = 0; i < b->nconns; i++)
+		b->conns[i].due = b->conns[i].issued = 0;
 }
 
 /* ---- report ------------------------------------------------------------- */
@@ -1209,7 +1267,8 @@ json_lat(FILE *f, const char *name, const struct samples *s)
 static int
 write_json(const struct bench *b, double tput)
 {
-	FILE *f = fopen(b->json_path, "w");
+	/* Several runs: a JSON array of one object per run. */
+	FILE *f = fopen(b->json_path, b->run_no == 0 ? "w" : "a");
 	char commit[64], date[32];
 	time_t t = time(NULL);
 	struct tm tm;
@@ -1224,8 +1283,12 @@ write_json(const struct bench *b, double tput)
 	git_commit(commit, sizeof commit);
 	gmtime_r(&t, &tm);
 	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (b->runs > 1)
+		fputs(b->run_no == 0 ? "[\n" : ",\n", f);
 	fprintf(f, "{\n  \"tool\": \"chatbench\",\n  \"mode\": \"%s\",\n",
 	    mode_names[b->mode]);
+	if (b->runs > 1)
+		fprintf(f, "  \"run\": %u,\n", b->run_no + 1);
 	if (commit[0])
 		fprintf(f, "  \"commit\": \"%s\",\n", commit);
 	fprintf(f, "  \"date\": \"%s\",\n  \"primary\": {\"replica\": %u, "
@@ -1261,7 +1324,9 @@ write_json(const struct bench *b, double tput)
 		fputs(",\n", f);
 	}
 	json_lat(f, "ack_latency_us", &b->lat);
-	fputs("\n}\n", f);
+	fputs("\n}", f);
+	fputs(b->runs > 1 && b->run_no + 1 < b->runs ? "" :
+	    b->runs > 1 ? "\n]\n" : "\n", f);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "chatbench: %s: write failed\n", b->json_path);
 		return -1;
@@ -1286,11 +1351,13 @@ report(struct bench *b)
 		snprintf(par, sizeof par, "%.0f/s", b->rate);
 	else
 		snprintf(par, sizeof par, "%u", b->window);
-	printf("%-9s%-7s%-7s%-10s%-10s%-10s%-10s%-9s%-9s%-10s%-9s%s\n",
-	    "mode", b->mode == MODE_DELIVERY ? "pairs" : "conns", "users",
-	    b->mode == MODE_CLOSED || (b->mode == MODE_DELIVERY && b->rate <= 0)
-	    ? "window" : "rate", "duration", "sends", "sends/s", "p50_us",
-	    "p99_us", "p99.9_us", "max_us", "errors");
+	if (b->run_no == 0)	/* one header for all runs */
+		printf("%-9s%-7s%-7s%-10s%-10s%-10s%-10s%-9s%-9s%-10s%-9s%s\n",
+		    "mode", b->mode == MODE_DELIVERY ? "pairs" : "conns",
+		    "users", b->mode == MODE_CLOSED || (b->mode ==
+		    MODE_DELIVERY && b->rate <= 0) ? "window" : "rate",
+		    "duration", "sends", "sends/s", "p50_us", "p99_us",
+		    "p99.9_us", "max_us", "errors");
 	printf("%-9s%-7u%-7u%-10s%-10.1f%-10" PRIu64 "%-10.0f%-9u%-9u%-10u"
 	    "%-9u%" PRIu64 "\n", mode_names[b->mode],
 	    b->mode == MODE_DELIVERY ? b->npairs : b->nconns, b->nusers, par,
@@ -3301,6 +3368,13 @@ usage(FILE *f)
 "                       at least 23, for the timestamp)\n"
 "      --stall-ms MS    failover: silence with requests in flight that\n"
 "                       starts probing for a new primary, default 100\n"
+"      --runs N         closed/open/delivery: N measured runs (each\n"
+"                       warm-up + duration) on the same connections, one\n"
+"                       line each; --json then writes an array\n"
+"      --total N        closed: stop after N sends, end when all are\n"
+"                       answered (no warm-up; fills a store)\n"
+"      --idle K         K more connections, logged in as users of their\n"
+"                       own, that send nothing and receive nothing\n"
 "      --json FILE      also write the results as JSON\n"
 "  -q                   no progress messages\n"
 "  -h, --help           this help\n"
@@ -3360,12 +3434,16 @@ main(int argc, char **argv)
 		{ "size",        required_argument, NULL, 's' },
 		{ "json",        required_argument, NULL, 'J' },
 		{ "stall-ms",    required_argument, NULL, 'S' },
+		{ "runs",        required_argument, NULL, 'R' },
+		{ "total",       required_argument, NULL, 'T' },
+		{ "idle",        required_argument, NULL, 'I' },
 		{ "help",        no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct bench bench;	/* large: keep it off the stack */
 	struct bench *b = &bench;
-	unsigned n = 16, users = 0, window = 0, stall_ms = 100;
+	unsigned n = 16, users = 0, window = 0, stall_ms = 100, idle = 0;
+	unsigned total = 0;
 	int n_given = 0;
 	char err[512];
 	int ch, rc;
@@ -3373,6 +3451,7 @@ main(int argc, char **argv)
 	b->duration = 5;
 	b->warmup = 1;
 	b->size = 64;
+	b->runs = 1;
 	b->tfd = -1;
 	while ((ch = getopt_long(argc, argv, "c:n:u:d:r:w:s:qh", longopts,
 	    NULL)) != -1) {
@@ -3412,6 +3491,18 @@ main(int argc, char **argv)
 		case 'S':
 			if (parse_uint(optarg, 1, 600000, &stall_ms) < 0)
 				return bad_usage("bad --stall-ms: ", optarg);
+			break;
+		case 'R':
+			if (parse_uint(optarg, 1, 1000, &b->runs) < 0)
+				return bad_usage("bad --runs (1-1000): ", optarg);
+			break;
+		case 'T':
+			if (parse_uint(optarg, 1, 100000000, &total) < 0)
+				return bad_usage("bad --total: ", optarg);
+			break;
+		case 'I':
+			if (parse_uint(optarg, 1, MAX_CONNS, &idle) < 0)
+				return bad_usage("bad --idle: ", optarg);
 			break;
 		case 'q': b->quiet = 1; break;
 		case 'h': usage(stdout); return 0;
@@ -3460,10 +3551,21 @@ main(int argc, char **argv)
 		if (b->size < DELIV_PREFIX)
 			b->size = DELIV_PREFIX;
 	}
-	b->nconns = n;
-	b->nusers = users ? users : (n < 16 ? n : 16);
-	if (b->nusers > b->nconns)
+	if (total != 0 && (b->mode != MODE_CLOSED || b->runs > 1))
+		return bad_usage("--total is for one closed run", "");
+	if (total != 0) {
+		b->total = total;
+		b->warmup = 0;		/* every send counts */
+		b->duration = 86400;	/* the run ends when all are acked */
+	}
+	if (n + idle > MAX_CONNS)
+		return bad_usage("too many connections with --idle", "");
+	b->nload = n;
+	b->nusers_load = users ? users : (n < 16 ? n : 16);
+	if (b->nusers_load > b->nload)
 		return bad_usage("more users than connections", "");
+	b->nconns = n + idle;
+	b->nusers = b->nusers_load + (idle < 16 ? idle : 16);
 	if (config_load(&b->cfg, b->conf_path, err, sizeof err) < 0) {
 		fprintf(stderr, "chatbench: %s\n", err);
 		return 1;
@@ -3472,6 +3574,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "chatbench: %s: no replicas\n", b->conf_path);
 		return 1;
 	}
+	if ((b->mode == MODE_FAILOVER || b->mode == MODE_STATUS ||
+	    b->mode == MODE_RECOUNT) && (b->runs > 1 || idle))
+		return bad_usage("--runs and --idle are for closed, open and "
+		    "delivery", "");
 	if (b->mode == MODE_FAILOVER || b->mode == MODE_STATUS ||
 	    b->mode == MODE_RECOUNT)
 		return fo_main(b, n_given ? n : 1, window, stall_ms);
@@ -3504,8 +3610,14 @@ main(int argc, char **argv)
 		teardown(b);
 		return 1;
 	}
-	run(b);
-	rc = report(b);
+	rc = 0;
+	for (b->run_no = 0; b->run_no < b->runs; b->run_no++) {
+		if (b->run_no > 0)
+			reset_results(b);
+		run(b);
+		rc |= report(b);
+		fflush(stdout);
+	}
 	teardown(b);
 	return rc;
 }
