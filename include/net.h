@@ -64,6 +64,14 @@ struct conn_ops {
 };
 
 struct loop *loop_new(void);
+/* Connections idle for after_ms that only wait for input are polled only
+ * every poll_ms (with everything else), not on every pass: a pass then
+ * costs the kernel the busy connections only. Defaults 2000 and 100 ms;
+ * a cold connection's next frame is seen within poll_ms. */
+void   loop_set_cold(struct loop *l, unsigned after_ms, unsigned poll_ms);
+/* Entries polled on every pass (listeners, the signal pipe, watches and
+ * the connections that are not cold). */
+size_t loop_hot_count(const struct loop *l);
 void         loop_free(struct loop *l);	/* closes everything still open */
 /* Run until loop_stop(); returns 0, or -1 if poll() failed for good. */
 int          loop_run(struct loop *l);

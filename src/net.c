@@ -13,6 +13,20 @@
  * or removed watch awaiting its free) gets fd -1, which poll() ignores;
  * that also keeps POLLHUP on a paused connection from waking us in a loop.
  *
+ * Hot and cold entries. poll() costs the kernel time for every entry it is
+ * given, so 10,000 idle connections would make every pass, and so every
+ * request, pay for all of them. The array is kept in two parts: entries
+ * [0, nhot) are polled on every pass; [nhot, nfd) are connections idle for
+ * COLD_AFTER_MS that only want input, polled a slice at a time without
+ * waiting (one slice every COLD_POLL_MS/COLD_SLICES, so each about every
+ * COLD_POLL_MS): a cold connection's next request waits about that long
+ * to be seen, and no pass pays for all of them at once. A cold connection that shows any event, or gets output
+ * it cannot write at once, turns hot again (CV_WARM, applied before the
+ * next poll). Entries move between the parts only between dispatch walks,
+ * except that an added entry swaps itself into the hot part at once: the
+ * cold entry it displaces goes to the end, where a walk in progress does
+ * not reach it (its readiness is level-triggered and seen on a later pass).
+ *
  * Pass order (loop_run_once):
  *   1. poll(), timeout = min(caller's limit, earliest timer), or 0 when work
  *      is already queued (output to flush, connections to finalize, input
@@ -89,7 +103,12 @@ struct owner {
 };
 
 /* Connection lists with O(1) removal: each conn stores its index. */
-enum { CV_PENDING, CV_READY, CV_COUNT };
+enum { CV_PENDING, CV_READY, CV_WARM, CV_COUNT };
+
+#define COLD_AFTER_MS  2000	/* idle this long: polled only now and then */
+#define COLD_POLL_MS   100	/* how often each cold entry is polled */
+#define COLD_SLICES    20	/* in this many slices, one per pass at most */
+/* (Both are loop fields, loop_set_cold() changes them.) */
 
 struct connvec {
 	struct conn **v;
@@ -116,6 +135,7 @@ struct conn {
 	unsigned               paused : 1;
 	unsigned               want_pollout : 1;
 	unsigned               hup : 1;	/* hangup seen while not reading */
+	uint64_t               last_io;	/* loop time of its last event */
 	char                   reason[128];
 	char                   peer[64];
 };
@@ -154,6 +174,11 @@ struct loop {
 	struct pollfd    *pfd;
 	struct owner     *own;
 	size_t            nfd, capfd;
+	size_t            nhot;		/* [0, nhot) polled every pass */
+	size_t            cold_cursor;	/* next cold slice, from nhot */
+	uint64_t          last_slice;	/* when a cold slice was polled */
+	uint64_t          last_cool;	/* when idle entries were cooled */
+	unsigned          cold_after_ms, cold_poll_ms;
 	struct connvec    cv[CV_COUNT];
 	struct conn      *closed_head, *closed_tail;
 	struct listener  *dead_ls;
@@ -282,34 +307,57 @@ owner_set_pidx(const struct owner *o, size_t idx)
 	}
 }
 
-/* Append an entry; returns its index. */
+/* Exchange entries i and j, telling their owners. */
+static void
+pfd_swap(struct loop *l, size_t i, size_t j)
+{
+	struct pollfd p;
+	struct owner o;
+
+	if (i == j)
+		return;
+	p = l->pfd[i];
+	l->pfd[i] = l->pfd[j];
+	l->pfd[j] = p;
+	o = l->own[i];
+	l->own[i] = l->own[j];
+	l->own[j] = o;
+	owner_set_pidx(&l->own[i], i);
+	owner_set_pidx(&l->own[j], j);
+}
+
+/* Append a hot entry; returns its index. */
 static size_t
 pfd_add(struct loop *l, int fd, short events, struct owner o)
 {
+	size_t idx;
+
 	if (l->nfd == l->capfd) {
 		l->capfd = l->capfd ? 2 * l->capfd : 16;
 		l->pfd = net_xrealloc(l->pfd, l->capfd, sizeof *l->pfd);
 		l->own = net_xrealloc(l->own, l->capfd, sizeof *l->own);
 	}
-	l->pfd[l->nfd].fd = fd;
-	l->pfd[l->nfd].events = events;
-	l->pfd[l->nfd].revents = 0;
-	l->own[l->nfd] = o;
-	return l->nfd++;
+	idx = l->nfd++;
+	l->pfd[idx].fd = fd;
+	l->pfd[idx].events = events;
+	l->pfd[idx].revents = 0;
+	l->own[idx] = o;
+	owner_set_pidx(&o, idx);
+	/* Into the hot part: the first cold entry goes to the end. */
+	pfd_swap(l, idx, l->nhot);
+	return l->nhot++;
 }
 
-/* Remove entry idx by moving the last entry into its place. Only called
- * when no dispatch loop is walking the array. */
+/* Remove entry idx, keeping both parts whole. Only called when no
+ * dispatch loop is walking the array. */
 static void
 pfd_del(struct loop *l, size_t idx)
 {
-	size_t last = l->nfd - 1;
-
-	if (idx != last) {
-		l->pfd[idx] = l->pfd[last];
-		l->own[idx] = l->own[last];
-		owner_set_pidx(&l->own[idx], idx);
+	if (idx < l->nhot) {
+		pfd_swap(l, idx, l->nhot - 1);
+		idx = --l->nhot;
 	}
+	pfd_swap(l, idx, l->nfd - 1);
 	l->nfd--;
 }
 
@@ -366,6 +414,9 @@ conn_update_events(struct conn *c)
 	}
 	p->events = ev;
 	p->fd = ev ? c->fd : -1;
+	/* Output waiting or a connect in progress: not a cold entry. */
+	if (c->pidx >= c->l->nhot && (ev & POLLOUT))
+		cv_add(c->l, CV_WARM, c);
 }
 
 static struct conn *
@@ -389,6 +440,7 @@ conn_new(struct loop *l, int fd, const struct conn_ops *ops, void *ud,
 	for (k = 0; k < CV_COUNT; k++)
 		c->vidx[k] = NOT_LISTED;
 	c->connecting = connecting ? 1 : 0;
+	c->last_io = l->now;
 	format_peer(peer, fd, c->peer, sizeof c->peer);
 	o.kind = OWN_CONN;
 	o.u.c = c;
@@ -420,6 +472,7 @@ conn_queue_final(struct conn *c)
 	c->closing = 1;
 	cv_del(l, CV_PENDING, c);
 	cv_del(l, CV_READY, c);
+	cv_del(l, CV_WARM, c);
 	timer_cancel(l, c->flush_timer);
 	c->flush_timer = NULL;
 	conn_update_events(c);
@@ -641,6 +694,9 @@ conn_handle(struct conn *c, short revents)
 {
 	if (c->queued)
 		return;
+	c->last_io = c->l->now;
+	if (c->pidx >= c->l->nhot)
+		cv_add(c->l, CV_WARM, c);
 	if (c->connecting) {
 		conn_finish_connect(c);
 		return;
@@ -1211,6 +1267,8 @@ loop_new(void)
 	o.u.c = NULL;
 	pfd_add(l, l->sigpipe[0], POLLIN, o);
 	l->now = mono_ms();
+	l->cold_after_ms = COLD_AFTER_MS;
+	l->cold_poll_ms = COLD_POLL_MS;
 	return l;
 }
 
@@ -1283,7 +1341,7 @@ loop_stop(struct loop *l)
 
 /* poll(), retried on EINTR with what is left of the timeout. */
 static int
-poll_retry(struct loop *l, int timeout)
+poll_retry(struct loop *l, size_t from, size_t npoll, int timeout)
 {
 	uint64_t deadline = 0, now;
 	int n;
@@ -1291,7 +1349,7 @@ poll_retry(struct loop *l, int timeout)
 	if (timeout > 0)
 		deadline = mono_ms() + (uint64_t)timeout;
 	for (;;) {
-		n = poll(l->pfd, (nfds_t)l->nfd, timeout);
+		n = poll(l->pfd + from, (nfds_t)npoll, timeout);
 		if (n >= 0)
 			return n;
 		if (errno != EINTR) {
@@ -1306,12 +1364,12 @@ poll_retry(struct loop *l, int timeout)
 }
 
 static void
-dispatch_fds(struct loop *l)
+dispatch_fds(struct loop *l, size_t from, size_t to)
 {
-	size_t i, n = l->nfd;	/* entries added meanwhile have no events */
+	size_t i;	/* entries added meanwhile have no events */
 	short re;
 
-	for (i = 0; i < n; i++) {
+	for (i = from; i < to; i++) {
 		re = l->pfd[i].revents;
 		if (re == 0)
 			continue;
@@ -1337,24 +1395,122 @@ dispatch_fds(struct loop *l)
 }
 
 /* See the pass order at the top of this file. */
+/* Cold entries that had an event or want to write become hot. */
+static void
+warm_up(struct loop *l)
+{
+	struct connvec *v = &l->cv[CV_WARM];
+
+	while (v->n > 0) {
+		struct conn *c = v->v[v->n - 1];
+
+		cv_del(l, CV_WARM, c);
+		if (c->pidx >= l->nhot)
+			pfd_swap(l, c->pidx, l->nhot++);
+	}
+}
+
+/* Before a pass that polls everything: hot connections idle for
+ * cold_after_ms that only wait for input go to the cold part. */
+static void
+cool_down(struct loop *l, uint64_t now)
+{
+	size_t i = 0;
+
+	while (i < l->nhot) {
+		const struct owner *o = &l->own[i];
+		struct conn *c = o->kind == OWN_CONN ? o->u.c : NULL;
+
+		if (c != NULL && !c->queued && !c->connecting &&
+		    !(l->pfd[i].events & POLLOUT) &&
+		    now - c->last_io >= l->cold_after_ms)
+			pfd_swap(l, i, --l->nhot);	/* look at i again */
+		else
+			i++;
+	}
+}
+
+void
+loop_set_cold(struct loop *l, unsigned after_ms, unsigned poll_ms)
+{
+	l->cold_after_ms = after_ms;
+	l->cold_poll_ms = poll_ms;
+}
+
+size_t
+loop_hot_count(const struct loop *l)
+{
+	return l->nhot;
+}
+
+/* Poll the next slice of the cold part, without waiting: each pass that
+ * comes cold_poll_ms/COLD_SLICES after the last takes 1/COLD_SLICES of
+ * them, so every cold entry is looked at about every cold_poll_ms and no
+ * pass pays for all of them at once. Sets *from, *to; returns poll()'s
+ * count (0 when it was not this pass's turn). */
+static int
+poll_cold_slice(struct loop *l, uint64_t now, size_t *from, size_t *to)
+{
+	size_t ncold = l->nfd - l->nhot, k;
+	uint64_t every = l->cold_poll_ms / COLD_SLICES;
+
+	*from = *to = 0;
+	if (ncold == 0 || now - l->last_slice < (every ? every : 1))
+		return 0;
+	l->last_slice = now;
+	if (l->cold_cursor >= ncold)
+		l->cold_cursor = 0;
+	k = ncold / COLD_SLICES + 1;
+	if (k > ncold - l->cold_cursor)
+		k = ncold - l->cold_cursor;
+	*from = l->nhot + l->cold_cursor;
+	*to = *from + k;
+	l->cold_cursor += k;
+	return poll_retry(l, *from, k, 0);
+}
+
 int
 loop_run_once(struct loop *l, int timeout_ms)
 {
-	int t, n;
+	uint64_t now = mono_ms();
+	size_t from, to, nhot;
+	int t, n, ncold;
 
-	t = timer_heap_timeout(&l->timers, mono_ms());
+	t = timer_heap_timeout(&l->timers, now);
 	if (l->closed_head != NULL || l->cv[CV_PENDING].n > 0 ||
 	    l->cv[CV_READY].n > 0)
 		t = 0;
 	if (timeout_ms >= 0 && (t < 0 || timeout_ms < t))
 		t = timeout_ms;
-	n = poll_retry(l, t);
+	warm_up(l);
+	if (now - l->last_cool >= l->cold_poll_ms) {
+		cool_down(l, now);
+		l->last_cool = now;
+	}
+	ncold = poll_cold_slice(l, now, &from, &to);
+	if (ncold < 0)
+		return -1;
+	if (ncold > 0) {
+		t = 0;
+	} else if (l->nhot < l->nfd) {
+		/* Sleep on the hot entries, not past the next cold slice. */
+		uint64_t every = l->cold_poll_ms / COLD_SLICES;
+		uint64_t due = l->last_slice + (every ? every : 1);
+		int left = due > now ? (int)(due - now) : 0;
+
+		if (t < 0 || t > left)
+			t = left;
+	}
+	nhot = l->nhot;
+	n = poll_retry(l, 0, nhot, t);
 	if (n < 0)
 		return -1;
 	l->in_pass = 1;
 	l->now = mono_ms();
 	if (n > 0)
-		dispatch_fds(l);
+		dispatch_fds(l, 0, nhot);
+	if (ncold > 0)
+		dispatch_fds(l, from, to);
 	dispatch_ready(l);
 	timer_heap_run(&l->timers, l->now);
 	if (l->before_sleep)

@@ -1351,6 +1351,77 @@ START_TEST(test_many_conns)
 }
 END_TEST
 
+/* Idle connections go cold (polled only every few passes), and a cold one
+ * that speaks, hangs up or is written to still gets served. */
+START_TEST(test_cold_conns)
+{
+	struct loop *l = loop_new();
+	struct rec r[40];
+	int peer[40], i;
+	size_t base;
+	uint64_t t0;
+	struct buf f, in;
+
+	memset(r, 0, sizeof r);
+	buf_init(&f);
+	buf_init(&in);
+	base = loop_hot_count(l);	/* the signal pipe */
+	loop_set_cold(l, 200, 20);
+	for (i = 0; i < 40; i++) {
+		make_pair(l, &peer[i], &r[i], MAXP);
+		r[i].pong = 1;
+	}
+	ck_assert_uint_eq(loop_hot_count(l), base + 40);
+	RUN_UNTIL(l, loop_hot_count(l) == base, 2000);
+
+	/* A cold one speaks: answered, within a few cold polls. */
+	t0 = mono_ms();
+	put_ping(&f, 7, 4242);
+	write_all(peer[7], f.data, f.len);
+	RUN_UNTIL(l, peer_got_pong(peer[7], &in, 4242), 2000);
+	ck_assert_uint_lt(mono_ms() - t0, 1000);
+	ck_assert_uint_eq(r[7].nframes, 1);
+	ck_assert_int_eq(loop_run_once(l, 0), 0);	/* warmed up before it */
+	ck_assert_uint_ge(loop_hot_count(l), base + 1);
+
+	/* Written to while cold: the bytes arrive. */
+	RUN_UNTIL(l, loop_hot_count(l) == base, 2000);
+	wire_encode(conn_outbuf(r[9].c), WIRE_OP_PONG, 0,
+	    &(struct wire_PONG){ .token = 99 });
+	ck_assert_int_eq(conn_sent(r[9].c), 0);
+	buf_reset(&in);
+	RUN_UNTIL(l, peer_got_pong(peer[9], &in, 99), 2000);
+
+	/* Hung up while cold: noticed and closed. */
+	close(peer[20]);
+	RUN_UNTIL(l, r[20].closes == 1, 2000);
+	ck_assert_str_eq(r[20].reason, "peer closed");
+
+	/* The others are untouched and still answer. */
+	for (i = 0; i < 40; i++) {
+		if (i == 20)
+			continue;
+		buf_reset(&f);
+		put_ping(&f, (uint32_t)i, 100u + (uint64_t)i);
+		write_all(peer[i], f.data, f.len);
+	}
+	for (i = 0; i < 40; i++) {
+		if (i == 20)
+			continue;
+		buf_reset(&in);
+		RUN_UNTIL(l, peer_got_pong(peer[i], &in, 100u + (uint64_t)i),
+		    2000);
+		ck_assert_int_eq(r[i].closes, 0);
+	}
+	buf_free(&f);
+	buf_free(&in);
+	loop_free(l);
+	for (i = 0; i < 40; i++)
+		if (i != 20)
+			close(peer[i]);
+}
+END_TEST
+
 static Suite *
 net_suite(void)
 {
@@ -1386,6 +1457,7 @@ net_suite(void)
 	tcase_add_test(tc, test_signals);
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_many_conns);
+	tcase_add_test(tc, test_cold_conns);
 	suite_add_tcase(s, tc);
 	return s;
 }
