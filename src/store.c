@@ -44,7 +44,7 @@
  *       The client's stored results with seq <= this were pruned (by count
  *       or age), so a retry of one is answered RETRY_TOO_OLD instead of
  *       running again; at = time of the record that raised it. Floors are
- *       dropped a week after they last rose.
+ *       dropped a week after they last rose (index request_floors_at).
  *
  * The log position (last epoch, lsn) is the log row with the largest lsn,
  * read at open and then kept in struct store: apply() advances it after a
@@ -109,7 +109,8 @@ static const char schema_sql[] =
 	"CREATE INDEX IF NOT EXISTS requests_at ON requests(at);"
 	"CREATE TABLE IF NOT EXISTS request_floors("
 	" client_id INTEGER PRIMARY KEY, seq INTEGER NOT NULL,"
-	" at INTEGER NOT NULL);";
+	" at INTEGER NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS request_floors_at ON request_floors(at);";
 
 /* ---- statement cache and helpers --------------------------------------- */
 
