@@ -20,9 +20,9 @@
  * COLD_AFTER_MS that only want input, polled a slice at a time without
  * waiting (one slice every COLD_POLL_MS/COLD_SLICES, so each about every
  * COLD_POLL_MS): a cold connection's next request waits about that long
- * to be seen, and no pass pays for all of them at once. A cold connection that shows any event, or gets output
- * it cannot write at once, turns hot again (CV_WARM, applied before the
- * next poll). Entries move between the parts only between dispatch walks,
+ * to be seen, and no pass pays for all of them at once. A cold connection
+ * that shows any event, or gets output it cannot write at once, turns hot
+ * again (CV_WARM, applied before the next poll). Entries move between the parts only between dispatch walks,
  * except that an added entry swaps itself into the hot part at once: the
  * cold entry it displaces goes to the end, where a walk in progress does
  * not reach it (its readiness is level-triggered and seen on a later pass).
@@ -1394,7 +1394,6 @@ dispatch_fds(struct loop *l, size_t from, size_t to)
 	}
 }
 
-/* See the pass order at the top of this file. */
 /* Cold entries that had an event or want to write become hot. */
 static void
 warm_up(struct loop *l)
@@ -1410,8 +1409,8 @@ warm_up(struct loop *l)
 	}
 }
 
-/* Before a pass that polls everything: hot connections idle for
- * cold_after_ms that only wait for input go to the cold part. */
+/* Every cold_poll_ms: hot connections idle for cold_after_ms that only
+ * wait for input go to the cold part. */
 static void
 cool_down(struct loop *l, uint64_t now)
 {
@@ -1448,14 +1447,20 @@ loop_hot_count(const struct loop *l)
  * them, so every cold entry is looked at about every cold_poll_ms and no
  * pass pays for all of them at once. Sets *from, *to; returns poll()'s
  * count (0 when it was not this pass's turn). */
+static uint64_t
+cold_slice_ms(const struct loop *l)
+{
+	return l->cold_poll_ms >= COLD_SLICES ? l->cold_poll_ms / COLD_SLICES :
+	    1;
+}
+
 static int
 poll_cold_slice(struct loop *l, uint64_t now, size_t *from, size_t *to)
 {
 	size_t ncold = l->nfd - l->nhot, k;
-	uint64_t every = l->cold_poll_ms / COLD_SLICES;
 
 	*from = *to = 0;
-	if (ncold == 0 || now - l->last_slice < (every ? every : 1))
+	if (ncold == 0 || now - l->last_slice < cold_slice_ms(l))
 		return 0;
 	l->last_slice = now;
 	if (l->cold_cursor >= ncold)
@@ -1469,6 +1474,7 @@ poll_cold_slice(struct loop *l, uint64_t now, size_t *from, size_t *to)
 	return poll_retry(l, *from, k, 0);
 }
 
+/* See the pass order at the top of this file. */
 int
 loop_run_once(struct loop *l, int timeout_ms)
 {
@@ -1494,8 +1500,7 @@ loop_run_once(struct loop *l, int timeout_ms)
 		t = 0;
 	} else if (l->nhot < l->nfd) {
 		/* Sleep on the hot entries, not past the next cold slice. */
-		uint64_t every = l->cold_poll_ms / COLD_SLICES;
-		uint64_t due = l->last_slice + (every ? every : 1);
+		uint64_t due = l->last_slice + cold_slice_ms(l);
 		int left = due > now ? (int)(due - now) : 0;
 
 		if (t < 0 || t > left)

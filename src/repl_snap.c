@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include "auth.h"
 #include "log.h"
@@ -110,15 +109,6 @@ snap_kick(void *ud)
 	so->kick = NULL;	/* the turn it caused runs the next step */
 }
 
-static uint64_t
-mono_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The copy is whole: announce it with the position it holds and start
  * streaming. No transaction is open, so our last record is committed and
  * in the copy. */
@@ -170,11 +160,11 @@ repl_snap_progress(struct repl *r)
 		if (so == NULL || so->copy == NULL)
 			continue;
 		if (until == 0)
-			until = mono_now_ms() + SNAP_STEP_MS;
+			until = mono_ms() + SNAP_STEP_MS;
 		do
 			rc = store_copy_step(s->store, so->copy, SNAP_PAGES,
 			    err, sizeof err);
-		while (rc == 0 && mono_now_ms() < until);
+		while (rc == 0 && mono_ms() < until);
 		if (rc < 0) {
 			log_error("snapshot for replica %u failed: %s", p->id,
 			    err);

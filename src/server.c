@@ -184,7 +184,9 @@ pending_append(struct server *s)
 static void
 pending_free(struct server *s, struct pending *p)
 {
-	auth_wipe(p->reply.data, p->reply.cap);	/* may hold a token */
+	/* May hold a token. What lies past len was wiped before an earlier
+	 * reuse, or never written. */
+	auth_wipe(p->reply.data, p->reply.len);
 	if (s->nspare >= PENDING_SPARE || p->reply.cap > PENDING_KEEP_BUF ||
 	    p->payload.cap > PENDING_KEEP_BUF) {
 		buf_free(&p->reply);
