@@ -50,7 +50,11 @@ COMMON_SRCS := src/buf.c src/wire.c src/net.c src/timer.c src/config.c \
                src/log.c
 SERVER_SRCS := $(filter-out $(COMMON_SRCS) src/chatd.c,$(wildcard src/*.c))
 CLIENT_SRCS := $(filter-out src/client/main.c,$(wildcard src/client/*.c))
-TOOLS       := $(patsubst %.c,%,$(wildcard tools/*.c))
+# Each tools/NAME.c is a program, but for chatbench's parts: tools/chatbench
+# is built from tools/chatbench.c and tools/chatbench_*.c (chatbench.h).
+CHATBENCH_SRCS := tools/chatbench.c $(wildcard tools/chatbench_*.c)
+TOOLS       := $(patsubst %.c,%,$(filter-out $(CHATBENCH_SRCS),\
+                 $(wildcard tools/*.c)) tools/chatbench.c)
 UNIT_TESTS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/check_*.c))
 CLUSTER_TESTS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/cluster/%,\
                    $(wildcard tests/cluster/check_*.c))
@@ -103,6 +107,9 @@ $(BUILD)/chatd: $(call obj,src/chatd.c) $(SERVER_LIB) $(COMMON_LIB)
 $(BUILD)/chat: $(call obj,src/client/main.c) $(CLIENT_LIB) $(COMMON_LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SERVER)
 $(BUILD)/tools/%: $(call obj,tools/%.c) $(CLIENT_LIB) $(SERVER_LIB) $(COMMON_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SERVER)
+$(BUILD)/tools/chatbench: $(call obj,$(CHATBENCH_SRCS)) $(CLIENT_LIB) $(SERVER_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_SERVER)
 $(BUILD)/tests/%: $(call obj,tests/%.c) $(HARNESS_LIB) $(SERVER_LIB) $(CLIENT_LIB) $(COMMON_LIB)
