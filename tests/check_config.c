@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "h_check.h"
 
 #define NAME "replicas.conf"
 
@@ -732,9 +733,8 @@ static Suite *
 config_suite(void)
 {
 	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("core");
+	TCase *tc = h_tcase(s, "core", 60);
 
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_example);
 	tcase_add_test(tc, test_all_settings);
@@ -762,18 +762,11 @@ config_suite(void)
 	tcase_add_test(tc, test_load_too_large);
 	tcase_add_test(tc, test_print_settings);
 	tcase_add_test(tc, test_random);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_suite(config_suite());
 }

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "../src/repl_elect.h"
+#include "h_check.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -1016,7 +1017,7 @@ static Suite *
 elect_suite(void)
 {
 	Suite *s = suite_create("elect");
-	TCase *tc = tcase_create("core");
+	TCase *tc = h_tcase(s, "core", 0);
 
 	tcase_add_test(tc, test_logpos_cmp);
 	tcase_add_test(tc, test_isr_has);
@@ -1029,18 +1030,11 @@ elect_suite(void)
 	tcase_add_test(tc, test_rule3_established);
 	tcase_add_test(tc, test_rule4_now);
 	tcase_add_test(tc, test_random);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(elect_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_suite(elect_suite());
 }

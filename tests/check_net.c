@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "h_check.h"
 #include "net.h"
 #include "wire.h"
 
@@ -1426,9 +1427,8 @@ static Suite *
 net_suite(void)
 {
 	Suite *s = suite_create("net");
-	TCase *tc = tcase_create("core");
+	TCase *tc = h_tcase(s, "core", 30);
 
-	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_byte_at_a_time);
 	tcase_add_test(tc, test_many_frames_one_write);
 	tcase_add_test(tc, test_bad_magic);
@@ -1458,18 +1458,11 @@ net_suite(void)
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_many_conns);
 	tcase_add_test(tc, test_cold_conns);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(net_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_suite(net_suite());
 }

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h_check.h"
 #include "ratelimit.h"
 
 /* Grace 0, base 100, cap 1000 for both kinds unless a test changes it. */
@@ -380,7 +381,7 @@ static Suite *
 ratelimit_suite(void)
 {
 	Suite *s = suite_create("ratelimit");
-	TCase *tc = tcase_create("core");
+	TCase *tc = h_tcase(s, "core", 0);
 
 	tcase_add_test(tc, test_delay_function);
 	tcase_add_test(tc, test_defaults);
@@ -394,18 +395,11 @@ ratelimit_suite(void)
 	tcase_add_test(tc, test_keys);
 	tcase_add_test(tc, test_many_keys);
 	tcase_add_test(tc, test_siphash);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(ratelimit_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_suite(ratelimit_suite());
 }

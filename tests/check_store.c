@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "h_check.h"
 #include "log.h"
 #include "store.h"
 #include "wire.h"
@@ -1953,12 +1954,11 @@ static Suite *
 store_suite(void)
 {
 	Suite *s = suite_create("store");
-	TCase *tc = tcase_create("memory");
-	TCase *tf = tcase_create("files");
-	TCase *td = tcase_create("determinism");
+	TCase *tc = h_tcase(s, "memory", 60);
+	TCase *tf = h_tcase(s, "files", 60);
+	TCase *td = h_tcase(s, "determinism", 120);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_meta);
 	tcase_add_test(tc, test_cluster_records);
@@ -1977,32 +1977,21 @@ store_suite(void)
 	tcase_add_test(tc, test_rollback);
 	tcase_add_test(tc, test_log_read);
 	tcase_add_test(tc, test_log_prune);
-	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);
-	tcase_set_timeout(tf, 60);
 	tcase_add_test(tf, test_persistence);
 	tcase_add_test(tf, test_newer_schema);
 	tcase_add_test(tf, test_schema_upgrade);
 	tcase_add_test(tf, test_copy_in_steps);
 	tcase_add_test(tf, test_open_errors);
-	suite_add_tcase(s, tf);
 
-	tcase_set_timeout(td, 120);
 	tcase_add_test(td, test_determinism);
-	suite_add_tcase(s, td);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
-
 	log_init("test", LOG_WARN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return h_run_suite(store_suite());
 }

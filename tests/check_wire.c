@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "h_check.h"
 #include "wire.h"
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -2542,16 +2543,14 @@ wire_suite(void)
 	Suite *s = suite_create("wire");
 	TCase *tc;
 
-	tc = tcase_create("table");
+	tc = h_tcase(s, "table", 0);
 	tcase_add_test(tc, test_table_ops);
 	tcase_add_test(tc, test_table_fields);
 	tcase_add_test(tc, test_table_mutates);
 	tcase_add_test(tc, test_table_limits);
 	tcase_add_test(tc, test_table_errors);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("codec");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "codec", 60);
 	tcase_add_loop_test(tc, test_roundtrip, 0, (int)wire_nops);
 	tcase_add_loop_test(tc, test_prefixes, 0, (int)wire_nops);
 	tcase_add_loop_test(tc, test_reject_fields, 0, (int)wire_nops);
@@ -2561,25 +2560,18 @@ wire_suite(void)
 	tcase_add_test(tc, test_encode_after_consume);
 	tcase_add_test(tc, test_encode_set);
 	tcase_add_test(tc, test_encode_error);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("framing");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "framing", 60);
 	tcase_add_test(tc, test_peek_header);
 	tcase_add_test(tc, test_peek_random);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("utf8");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "utf8", 60);
 	tcase_add_test(tc, test_utf8_cases);
 	tcase_add_test(tc, test_utf8_exhaustive);
 	tcase_add_test(tc, test_utf8_random);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("random");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "random", 60);
 	tcase_add_test(tc, test_random_payloads);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
@@ -2588,19 +2580,10 @@ main(void)
 {
 	Suite *s = wire_suite();
 	SRunner *sr = srunner_create(s);
-	int failed;
 
 	/* Tests that expect abort() need a child process to die in. */
-	if (srunner_fork_status(sr) != CK_NOFORK) {
-		TCase *tc = tcase_create("encode_bugs");
-
-		tcase_add_loop_test_raise_signal(tc, test_encode_bugs, SIGABRT, 0,
-		    N_ENCODE_BUGS);
-		suite_add_tcase(s, tc);
-	}
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	if (srunner_fork_status(sr) != CK_NOFORK)
+		tcase_add_loop_test_raise_signal(h_tcase(s, "encode_bugs", 0),
+		    test_encode_bugs, SIGABRT, 0, N_ENCODE_BUGS);
+	return h_run_srunner(sr);
 }

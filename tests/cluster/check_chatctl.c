@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "auth.h"
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "net.h"
 #include "oplink.h"
@@ -420,21 +421,13 @@ int
 main(void)
 {
 	Suite *s = suite_create("chatctl");
-	TCase *tc = tcase_create("status");
-	SRunner *sr;
-	int failed;
+	TCase *tc = h_tcase(s, "status", 120);
 
 	signal(SIGPIPE, SIG_IGN);	/* writes to replicas that went away */
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_usage);
 	tcase_add_test(tc, test_operator_handshake);
 	tcase_add_test(tc, test_status_truth);
 	tcase_add_test(tc, test_status_waiting);
 	tcase_add_test(tc, test_force_primary);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(s);
 }

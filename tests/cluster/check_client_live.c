@@ -31,6 +31,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -440,33 +441,23 @@ static Suite *
 live_suite(void)
 {
 	Suite *s = suite_create("client live");
-	TCase *t = tcase_create("fake server");
+	TCase *t = h_tcase(s, "fake server", 60);
 
-	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_unanswered_request_reconnects);
 	tcase_add_test(t, test_wrong_request_id_reported_then_reconnects);
-	suite_add_tcase(s, t);
 
-	t = tcase_create("options");
-	tcase_set_timeout(t, 90);
+	t = h_tcase(s, "options", 90);
 	tcase_add_checked_fixture(t, start_one, stop_all);
 	tcase_add_test(t, test_user_password_file_logs_in);
 	tcase_add_test(t, test_password_file_open_to_others_refused);
 	tcase_add_test(t, test_wrong_password_stops_the_script);
 	tcase_add_test(t, test_color_always_marks_errors_and_notices);
-	suite_add_tcase(s, t);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(live_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(live_suite());
 }

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "h_check.h"
 #include "h_run.h"
 #include "harness.h"
 
@@ -262,26 +263,18 @@ static Suite *
 daemon_suite(void)
 {
 	Suite *s = suite_create("daemon");
-	TCase *tc = tcase_create("daemon");
+	TCase *tc = h_tcase(s, "daemon", 120);
 
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_bad_config);
 	tcase_add_test(tc, test_bad_arguments);
 	tcase_add_test(tc, test_lock);
 	tcase_add_test(tc, test_journal_stream);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(daemon_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(daemon_suite());
 }

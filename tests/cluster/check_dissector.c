@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -540,16 +541,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("wireshark dissector");
-	TCase *tc = tcase_create("wire/chat.lua");
-	SRunner *sr;
-	int failed;
+	TCase *tc = h_tcase(s, "wire/chat.lua", 180);
 
-	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_dissector_decodes_a_session);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(s);
 }

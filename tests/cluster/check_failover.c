@@ -37,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "store.h"
 #include "wire.h"
@@ -916,54 +917,42 @@ START_TEST(test_client_follows_failover)
 }
 END_TEST
 
-/* One case per scenario, so CK_RUN_CASE can pick one. */
-static void
-add_case(Suite *s, const char *name, const TTest *t, int loop_to)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, 120);	/* each test takes seconds; ASan 3x */
-	if (loop_to > 0)
-		tcase_add_loop_test(tc, t, 0, loop_to);
-	else
-		tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
+/* One case per scenario, so CK_RUN_CASE can pick one; each test takes
+ * seconds (ASan 3x). */
+#define CASE_S 120
 
 static Suite *
 failover_suite(void)
 {
 	Suite *s = suite_create("failover");
 
-	add_case(s, "two_failures", test_two_failures, 6);
-	add_case(s, "full_stop_sigterm", test_full_stop_sigterm, 0);
-	add_case(s, "full_stop_kill9", test_full_stop_kill9, 0);
-	add_case(s, "catch_up", test_catch_up_10000, 0);
-	add_case(s, "catch_up_pruned", test_catch_up_past_pruned_log, 0);
-	add_case(s, "client_failover", test_client_follows_failover, 0);
-	add_case(s, "snapshot", test_snapshot_divergent_suffix, 0);
-	add_case(s, "retry", test_retry_after_commit_applied_once, 0);
-	add_case(s, "must_wait", test_restart_must_wait, 0);
-	add_case(s, "old_primary", test_old_primary_rejoins, 0);
-	add_case(s, "paused_primary", test_paused_primary_steps_down, 0);
-	add_case(s, "paused_primary_lone_backup",
+	h_add_case(s, "two_failures", CASE_S, test_two_failures, 6);
+	h_add_case(s, "full_stop_sigterm", CASE_S, test_full_stop_sigterm, 0);
+	h_add_case(s, "full_stop_kill9", CASE_S, test_full_stop_kill9, 0);
+	h_add_case(s, "catch_up", CASE_S, test_catch_up_10000, 0);
+	h_add_case(s, "catch_up_pruned", CASE_S,
+	    test_catch_up_past_pruned_log, 0);
+	h_add_case(s, "client_failover", CASE_S,
+	    test_client_follows_failover, 0);
+	h_add_case(s, "snapshot", CASE_S, test_snapshot_divergent_suffix, 0);
+	h_add_case(s, "retry", CASE_S, test_retry_after_commit_applied_once,
+	    0);
+	h_add_case(s, "must_wait", CASE_S, test_restart_must_wait, 0);
+	h_add_case(s, "old_primary", CASE_S, test_old_primary_rejoins, 0);
+	h_add_case(s, "paused_primary", CASE_S,
+	    test_paused_primary_steps_down, 0);
+	h_add_case(s, "paused_primary_lone_backup", CASE_S,
 	    test_paused_primary_lone_backup, 0);
-	add_case(s, "paused_backup", test_paused_backup_leaves_and_rejoins, 0);
+	h_add_case(s, "paused_backup", CASE_S,
+	    test_paused_backup_leaves_and_rejoins, 0);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	/* A replica that dies under the raw client must not kill the test:
 	 * writes to its socket fail with EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
-	sr = srunner_create(failover_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(failover_suite());
 }

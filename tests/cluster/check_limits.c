@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "ratelimit.h"
 #include "wire.h"
@@ -609,9 +610,8 @@ static Suite *
 limits_suite(void)
 {
 	Suite *s = suite_create("limits");
-	TCase *tc = tcase_create("client port");
+	TCase *tc = h_tcase(s, "client port", 60);
 
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_slow_down_account);
 	tcase_add_test(tc, test_slow_down_address);
 	tcase_add_test(tc, test_slow_down_burst);
@@ -619,18 +619,11 @@ limits_suite(void)
 	tcase_add_test(tc, test_max_clients);
 	tcase_add_test(tc, test_max_inflight);
 	tcase_add_test(tc, test_idle_timeout);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(limits_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(limits_suite());
 }

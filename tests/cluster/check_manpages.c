@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "config.h"
+#include "h_check.h"
 #include "h_run.h"
 
 #define RUN_MS    10000		/* bound on one program run */
@@ -719,9 +720,8 @@ static Suite *
 manpages_suite(void)
 {
 	Suite *s = suite_create("manual pages");
-	TCase *tc = tcase_create("manpages");
+	TCase *tc = h_tcase(s, "manpages", 60);
 
-	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_options, 0,
 	    (int)(sizeof documented / sizeof documented[0]));
 	tcase_add_test(tc, test_settings_documented);
@@ -730,19 +730,12 @@ manpages_suite(void)
 	tcase_add_test(tc, test_documented_commands_exist);
 	tcase_add_test(tc, test_sections);
 	tcase_add_test(tc, test_lint);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(manpages_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);	/* a program that exits unread */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(manpages_suite());
 }

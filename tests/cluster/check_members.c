@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "net.h"
 #include "wire.h"
@@ -261,18 +262,10 @@ int
 main(void)
 {
 	Suite *s = suite_create("membership");
-	TCase *tc = tcase_create("chatctl add/remove");
-	SRunner *sr;
-	int failed;
+	TCase *tc = h_tcase(s, "chatctl add/remove", 180);
 
 	signal(SIGPIPE, SIG_IGN);	/* writes to replicas that went away */
-	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_add_and_remove_under_load);
 	tcase_add_test(tc, test_joined_restart_and_election);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(s);
 }

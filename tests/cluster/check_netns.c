@@ -53,6 +53,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -783,43 +784,32 @@ cannot_run(void)
 	    "support is not available";
 }
 
-static void
-add_case(Suite *s, const char *name, const TTest *t, int loop_to)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, 180);	/* seconds each; ASan 3x */
-	if (loop_to > 0)
-		tcase_add_loop_test(tc, t, 0, loop_to);
-	else
-		tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
+#define CASE_S 180	/* seconds each; ASan 3x */
 
 int
 main(void)
 {
 	Suite *s = suite_create("netns");
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(prefix, sizeof prefix, "%s%ld", NS_TAG, (long)getpid());
 	skip_reason = cannot_run();
 	if (skip_reason) {
-		add_case(s, "skipped", test_skipped, 0);
+		h_add_case(s, "skipped", CASE_S, test_skipped, 0);
 	} else {
 		ns_remove(NS_TAG, 0);	/* left by a run that crashed */
-		add_case(s, "two_failures", test_two_failures, H_NORDERS);
-		add_case(s, "client", test_client_across_machines, 0);
-		add_case(s, "partition_min_isr1", test_partition_min_isr1, 0);
-		add_case(s, "partition_min_isr2", test_partition_min_isr2, 0);
-		add_case(s, "partition_backup", test_partition_backup, 2);
+		h_add_case(s, "two_failures", CASE_S, test_two_failures,
+		    H_NORDERS);
+		h_add_case(s, "client", CASE_S, test_client_across_machines, 0);
+		h_add_case(s, "partition_min_isr1", CASE_S,
+		    test_partition_min_isr1, 0);
+		h_add_case(s, "partition_min_isr2", CASE_S,
+		    test_partition_min_isr2, 0);
+		h_add_case(s, "partition_backup", CASE_S, test_partition_backup,
+		    2);
 	}
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = h_run_suite(s);
 	{
 		char mine[40];
 
@@ -827,5 +817,5 @@ main(void)
 		snprintf(mine, sizeof mine, "%s-", prefix);
 		ns_remove(mine, 1);
 	}
-	return failed ? 1 : 0;
+	return rc;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "auth.h"
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -328,18 +329,10 @@ int
 main(void)
 {
 	Suite *s = suite_create("peer authentication");
-	TCase *tc = tcase_create("internal port");
-	SRunner *sr;
-	int failed;
+	TCase *tc = h_tcase(s, "internal port", 120);
 
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_no_key);
 	tcase_add_test(tc, test_replay_and_splice);
 	tcase_add_test(tc, test_silent_stranger);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(s);
 }

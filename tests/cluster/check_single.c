@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -744,9 +745,8 @@ static Suite *
 single_suite(void)
 {
 	Suite *s = suite_create("single replica");
-	TCase *tc = tcase_create("chat");
+	TCase *tc = h_tcase(s, "chat", 120);
 
-	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_register_send_read_history);
 	tcase_add_test(tc, test_errors);
 	tcase_add_test(tc, test_live_push_and_receipt);
@@ -762,18 +762,11 @@ single_suite(void)
 	tcase_add_test(tc, test_vanishing_client);
 	tcase_add_test(tc, test_online_after_restart);
 	tcase_add_test(tc, test_token_expiry);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(single_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(single_suite());
 }

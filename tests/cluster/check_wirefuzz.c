@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "h_check.h"
 #include "harness.h"
 
 #define FUZZ_FRAMES  "100000"
@@ -318,19 +319,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("wirefuzz");
-	TCase *tc = tcase_create("cluster"), *tc2 = tcase_create("client");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(tc, 240);
-	tcase_set_timeout(tc2, 240);
-	tcase_add_test(tc, test_fuzz_cluster);
-	tcase_add_test(tc2, test_client_under_fire);
-	suite_add_tcase(s, tc);
-	suite_add_tcase(s, tc2);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	h_add_case(s, "cluster", 240, test_fuzz_cluster, 0);
+	h_add_case(s, "client", 240, test_client_under_fire, 0);
+	return h_run_suite(s);
 }

@@ -1,0 +1,29 @@
+/*
+ * h_check.h — what every Check test binary (tests/check_NAME.c and
+ * tests/cluster/check_NAME.c) needs around its tests: main()'s run of the
+ * suite and test cases with their timeout.
+ *
+ * Test names and cases stay what the binaries give Check, so
+ * CK_RUN_SUITE and CK_RUN_CASE pick tests as before.
+ */
+#ifndef CHATD_H_CHECK_H
+#define CHATD_H_CHECK_H
+
+#include <check.h>
+
+/* Run every test of s (as CK_RUN_SUITE / CK_RUN_CASE select), free the
+ * runner, and return main()'s status: EXIT_SUCCESS when none failed,
+ * else EXIT_FAILURE. */
+int    h_run_suite(Suite *s);
+/* The same for a runner already made (to ask srunner_fork_status()). */
+int    h_run_srunner(SRunner *sr);
+
+/* A new test case named name in s, timeout_s seconds per test (0:
+ * Check's default). Tests are added to it with tcase_add_test(). */
+TCase *h_tcase(Suite *s, const char *name, int timeout_s);
+/* A case of its own for one test, so CK_RUN_CASE can pick it; with
+ * loop_to > 0 the test runs for _i from 0 to loop_to - 1. */
+void   h_add_case(Suite *s, const char *name, int timeout_s, const TTest *t,
+		  int loop_to);
+
+#endif
