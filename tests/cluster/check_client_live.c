@@ -27,12 +27,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "buf.h"
 #include "h_check.h"
 #include "harness.h"
+#include "net.h"
 #include "wire.h"
 
 #define FAKE_CLIENT_TIMEOUT_MS 600
@@ -50,15 +50,6 @@ struct fake_report {
 	uint64_t cid[2], seq[2];	/* of the REGISTER on conn 1 and 2 */
 	uint64_t reg_at, closed_at;	/* conn 1: REGISTER in, client gone */
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* A frame with one list item: REPLICA_LIST naming the fake itself. */
 static int

@@ -30,6 +30,7 @@
 #include "buf.h"
 #include "h_check.h"
 #include "harness.h"
+#include "net.h"
 #include "wire.h"
 
 #define T_MS      10000	/* one awaited state or answer */
@@ -39,15 +40,6 @@
 #define PING_TOKEN 0x5749524553484B21ull	/* "WIRESHK!" */
 
 static struct h_cluster cl;
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* 1 if name is an executable in $PATH. */
 static int

@@ -39,6 +39,7 @@
 #include "buf.h"
 #include "h_check.h"
 #include "harness.h"
+#include "net.h"
 #include "store.h"
 #include "wire.h"
 
@@ -54,15 +55,6 @@
 #define ISR_SHRINK_BOUND_MS 3000	/* a paused backup leaves the ISR */
 
 static struct h_cluster cl;
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- failing with everything one needs to see why ---------------------- */
 

@@ -54,7 +54,9 @@
 #include <unistd.h>
 #include "buf.h"
 #include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
+#include "net.h"
 #include "wire.h"
 
 #define T_PHASE_MS    60000	/* one batch of messages acknowledged */
@@ -81,7 +83,7 @@ static const char *const hosts[3] = { "10.77.0.1", "10.77.0.2",
 static int
 run(char *const argv[], int quiet)
 {
-	uint64_t deadline = h_now_ms() + 10000;
+	uint64_t deadline = mono_ms() + 10000;
 	int status;
 	pid_t pid = fork();
 
@@ -99,7 +101,7 @@ run(char *const argv[], int quiet)
 		execvp(argv[0], argv);
 		_exit(127);
 	}
-	while (h_now_ms() < deadline) {
+	while (mono_ms() < deadline) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) && WEXITSTATUS(status) == 0 ?
 			    0 : -1;
@@ -279,8 +281,7 @@ start_cluster(const char *extra)
 	CHECK(h_cluster_create_hosts(&cl, 3, hosts, CLIENT_PORT,
 	    INTERNAL_PORT, extra) == 0, "cannot create the cluster");
 	snprintf(key, sizeof key, "%s/cluster.key", cl.dir);
-	snprintf(cmd, sizeof cmd, "%s/chatd", getenv("CHATD_BIN_DIR") ?
-	    getenv("CHATD_BIN_DIR") : "build");
+	h_bin_path("chatd", cmd, sizeof cmd);
 	{
 		char *const argv[] = { cmd, (char *)"--gen-key", key, NULL };
 
@@ -441,7 +442,7 @@ on_side(int i, struct h_sender *s, int want, int timeout_ms)
 static int
 status_inside(int i, int role, unsigned nisr, struct h_status *st)
 {
-	uint64_t deadline = h_now_ms() + T_ELECT_MS;
+	uint64_t deadline = mono_ms() + T_ELECT_MS;
 	struct h_cluster view = cl;
 	int rc;
 
@@ -454,7 +455,7 @@ status_inside(int i, int role, unsigned nisr, struct h_status *st)
 			break;
 		rc = -1;
 		poll(NULL, 0, 20);	/* polling STATUS */
-	} while (h_now_ms() < deadline);
+	} while (mono_ms() < deadline);
 	enter(-1);
 	return rc;
 }
@@ -545,7 +546,7 @@ partition(unsigned min_isr)
 
 	/* The cut. The majority elects; A's client keeps writing to A. */
 	CHECK(net_link(a, 0) == 0, "cannot unplug r%u", cl.r[a].id);
-	t_cut = h_now_ms();
+	t_cut = mono_ms();
 	cl.r[a].cut = 1;
 	h_sender_queue(&s2, 10);
 	k = on_side(a, &s2, s2.n, min_isr == 1 ? T_CUT_MS : T_REFUSE_MS);
@@ -577,19 +578,19 @@ partition(unsigned min_isr)
 	CHECK(q != a, "r%u is primary on both sides", cl.r[a].id);
 	fprintf(stderr, "  majority: r%u primary (seen %llu ms after the cut, "
 	    "once the side's writes were done)\n", cl.r[q].id,
-	    (unsigned long long)(h_now_ms() - t_cut));
+	    (unsigned long long)(mono_ms() - t_cut));
 	send_all(&s1, 20);
 
 	/* Heal: A hears of the newer epoch, steps down, is resynced. */
 	CHECK(net_link(a, 1) == 0, "cannot plug r%u in", cl.r[a].id);
-	t_heal = h_now_ms();
+	t_heal = mono_ms();
 	cl.r[a].cut = 0;
 	k = wait_primary();
 	CHECK(k == q, "after the heal r%u leads, not r%u", cl.r[k].id,
 	    cl.r[q].id);
 	wait_isr(q, 3);
 	fprintf(stderr, "  healed: r%u follows r%u, ISR of 3 after %llu ms\n",
-	    cl.r[a].id, cl.r[q].id, (unsigned long long)(h_now_ms() - t_heal));
+	    cl.r[a].id, cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
 	CHECK(h_log_contains(&cl, a, "stepping down as primary"),
 	    "r%u never said it stepped down", cl.r[a].id);
 	/* Its log diverged (records of the old epoch after the cut): the
@@ -676,7 +677,7 @@ partition_backup(unsigned min_isr)
 	send_all(&s1, 20);
 
 	CHECK(net_link(c, 0) == 0, "cannot unplug r%u", cl.r[c].id);
-	t_cut = h_now_ms();
+	t_cut = mono_ms();
 	cl.r[c].cut = 1;
 	send_all(&s1, 20);
 	q = wait_primary();
@@ -685,7 +686,7 @@ partition_backup(unsigned min_isr)
 	wait_isr(q, 2);
 	fprintf(stderr, "  r%u cut off; r%u primary with an ISR of 2 after "
 	    "%llu ms\n", cl.r[c].id, cl.r[q].id,
-	    (unsigned long long)(h_now_ms() - t_cut));
+	    (unsigned long long)(mono_ms() - t_cut));
 	send_all(&s1, 20);
 
 	/* What C made of it, asked from its own side. */
@@ -701,12 +702,12 @@ partition_backup(unsigned min_isr)
 	    "waiting, holding no election");
 
 	CHECK(net_link(c, 1) == 0, "cannot plug r%u in", cl.r[c].id);
-	t_heal = h_now_ms();
+	t_heal = mono_ms();
 	cl.r[c].cut = 0;
 	q = wait_primary();
 	wait_isr(q, 3);
 	fprintf(stderr, "  healed: r%u primary, ISR of 3 after %llu ms\n",
-	    cl.r[q].id, (unsigned long long)(h_now_ms() - t_heal));
+	    cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
 	/* min_isr 1: C's epoch wins. min_isr 2: C promised nothing new, so
 	 * it just follows the primary it finds. */
 	CHECK(q == (min_isr == 1 ? c : p), "r%u leads after the heal, not "

@@ -22,10 +22,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
+#include "net.h"
 
 #define FUZZ_FRAMES  "100000"
 #define FUZZ_BOUND_S "40"	/* wirefuzz --duration: a slow machine's cap */
@@ -33,23 +34,6 @@
 #define SERVE_S      "10"	/* the hostile servers stop after */
 #define CHAT_MS      50000	/* chat gives up by itself 30 s after that */
 #define NSEEDS       4
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static const char *
-bin_dir(void)
-{
-	const char *d = getenv("CHATD_BIN_DIR");
-
-	return d && *d ? d : "build";
-}
 
 /* A process started here: its pid and its output (stdout and stderr). */
 struct proc {
@@ -59,7 +43,7 @@ struct proc {
 	size_t len;
 };
 
-/* Start bin_dir()/path with args; stdin from `input` (may be NULL). Under
+/* Start path (of $CHATD_BIN_DIR) with args; stdin from `input` (may be NULL). Under
  * the sanitizers a report exits with status 86, told apart from 1. */
 static void
 proc_start(struct proc *p, const char *input, const char *path,
@@ -70,7 +54,7 @@ proc_start(struct proc *p, const char *input, const char *path,
 
 	memset(p, 0, sizeof *p);
 	p->status = -1;
-	snprintf(exe, sizeof exe, "%s/%s", bin_dir(), path);
+	h_bin_path(path, exe, sizeof exe);
 	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
 	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
 	p->pid = fork();
@@ -135,7 +119,7 @@ proc_wait(struct proc *ps, int n, uint64_t deadline)
 {
 	int i, left = n;
 
-	while (left > 0 && now_ms() < deadline) {
+	while (left > 0 && mono_ms() < deadline) {
 		poll(NULL, 0, 20);	/* the period of a poll on exits */
 		for (i = 0, left = 0; i < n; i++)
 			left += !proc_poll(&ps[i]);
@@ -164,13 +148,13 @@ static void
 fuzz(struct h_cluster *c, const char *what, const char **args)
 {
 	struct proc p;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = mono_ms();
 	int i;
 
 	proc_start(&p, NULL, "tools/wirefuzz", args);
-	proc_wait(&p, 1, now_ms() + RUN_MS);
+	proc_wait(&p, 1, mono_ms() + RUN_MS);
 	fprintf(stderr, "wirefuzz %s: %.1f s\n%s", what,
-	    (double)(now_ms() - t0) / 1000, p.out ? p.out : "");
+	    (double)(mono_ms() - t0) / 1000, p.out ? p.out : "");
 	if (p.status == -1 || !WIFEXITED(p.status) ||
 	    WEXITSTATUS(p.status) != 0)
 		for (i = 0; i < c->n; i++)
@@ -264,10 +248,10 @@ START_TEST(test_client_under_fire)
 		proc_start(&srv[i], NULL, "tools/wirefuzz", args);
 	}
 	for (i = 0; i < NSEEDS; i++) {	/* each listens before its client */
-		uint64_t deadline = now_ms() + 10000;
+		uint64_t deadline = mono_ms() + 10000;
 
 		while (!strstr(srv[i].out ? srv[i].out : "", "serving") &&
-		    !proc_poll(&srv[i]) && now_ms() < deadline)
+		    !proc_poll(&srv[i]) && mono_ms() < deadline)
 			poll(NULL, 0, 10);
 		ck_assert_ptr_nonnull(strstr(srv[i].out ? srv[i].out : "",
 		    "serving"));
@@ -278,14 +262,14 @@ START_TEST(test_client_under_fire)
 		proc_start(&cli[i], "/status\n/register x y\n/login x y\n"
 		    "/users\n/msg x hello\n/read\n", "chat", args);
 	}
-	t0 = now_ms();
+	t0 = mono_ms();
 	proc_wait(cli, NSEEDS, t0 + CHAT_MS);
 	fprintf(stderr, "chat against wirefuzz --serve: %.1f s\n",
-	    (double)(now_ms() - t0) / 1000);
+	    (double)(mono_ms() - t0) / 1000);
 	for (i = 0; i < NSEEDS; i++)	/* the servers are done too */
 		if (srv[i].pid > 0)
 			kill(srv[i].pid, SIGTERM);
-	proc_wait(srv, NSEEDS, now_ms() + 10000);
+	proc_wait(srv, NSEEDS, mono_ms() + 10000);
 	for (i = 0; i < NSEEDS; i++) {
 		const char *out = cli[i].out ? cli[i].out : "";
 		int st = cli[i].status;

@@ -11,24 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include "h_run.h"
+#include "net.h"
 
 struct sink {
 	int    fd;
 	char  *buf;
 	size_t len, cap;
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 char *
 h_bin_path(const char *prog, char *buf, size_t len)

@@ -18,32 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_run.h"
 #include "harness.h"
+#include "net.h"
 #include "store.h"
 #include "wire.h"
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t
-h_now_ms(void)
-{
-	return now_ms();
-}
-
-static const char *
-bin_dir(void)
-{
-	const char *d = getenv("CHATD_BIN_DIR");
-
-	return d && *d ? d : "build";
-}
 
 /*
  * A loopback port nobody listens on right now, chosen at random below the
@@ -318,7 +297,7 @@ h_replica_start_args(struct h_cluster *c, int i, const char *const *extra)
 	pid_t pid, parent = getpid();
 
 	snprintf(id, sizeof id, "%u", r->id);
-	snprintf(path, sizeof path, "%s/chatd", bin_dir());
+	h_bin_path("chatd", path, sizeof path);
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -343,8 +322,8 @@ h_replica_start_args(struct h_cluster *c, int i, const char *const *extra)
 	}
 	r->pid = pid;
 	r->paused = 0;
-	deadline = now_ms() + 10000;
-	while (now_ms() < deadline) {
+	deadline = mono_ms() + 10000;
+	while (mono_ms() < deadline) {
 		int status;
 
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -376,8 +355,8 @@ h_replica_stop(struct h_cluster *c, int i, int sig)
 		kill(r->pid, SIGCONT);
 		r->paused = 0;
 	}
-	deadline = now_ms() + 10000;
-	while (now_ms() < deadline) {
+	deadline = mono_ms() + 10000;
+	while (mono_ms() < deadline) {
 		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
 			r->pid = 0;
 			return status;
@@ -465,7 +444,7 @@ h_spawn(struct h_chat *ch, const char *prog, const char *const *argv)
 	 * stdin, or this one would never see end of input. */
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
 		return -1;
-	snprintf(path, sizeof path, "%s/%s", bin_dir(), prog);
+	h_bin_path(prog, path, sizeof path);
 	ch->pid = fork();
 	if (ch->pid < 0)
 		return -1;
@@ -501,10 +480,10 @@ h_chat_send(struct h_chat *ch, const char *line)
 int
 h_chat_wait(struct h_chat *ch, const char *needle, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 
 	while (strstr(ch->out, needle) == NULL) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 
 		if (now >= deadline || pump(ch, (int)(deadline - now)) < 0)
 			return strstr(ch->out, needle) ? 0 : -1;
@@ -515,14 +494,14 @@ h_chat_wait(struct h_chat *ch, const char *needle, int timeout_ms)
 int
 h_chat_finish(struct h_chat *ch, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	int status;
 
 	if (ch->in_fd >= 0) {
 		close(ch->in_fd);
 		ch->in_fd = -1;
 	}
-	while (now_ms() < deadline) {
+	while (mono_ms() < deadline) {
 		pump(ch, 10);
 		if (waitpid(ch->pid, &status, WNOHANG) == ch->pid) {
 			while (pump(ch, 0) == 0 && ch->out_fd >= 0)
@@ -623,7 +602,7 @@ read_full(int fd, uint8_t *p, size_t n, uint64_t deadline)
 {
 	while (n > 0) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		ssize_t k;
 
 		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) <= 0)
@@ -640,7 +619,7 @@ read_full(int fd, uint8_t *p, size_t n, uint64_t deadline)
 int
 h_raw_recv(int fd, struct wire_header *h, struct buf *payload, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	uint8_t hdr[WIRE_HEADER_SIZE];
 
 	if (read_full(fd, hdr, sizeof hdr, deadline) < 0)
@@ -659,12 +638,12 @@ h_raw_recv(int fd, struct wire_header *h, struct buf *payload, int timeout_ms)
 int
 h_raw_closed(int fd, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	char tmp[4096];
 
 	for (;;) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		ssize_t k;
 
 		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) <= 0)
@@ -761,7 +740,7 @@ h_status(const struct h_cluster *c, int i, struct h_status *out,
 	 int timeout_ms)
 {
 	const struct wire_opdesc *d = wire_op(WIRE_OP_STATUS_INFO);
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct wire_STATUS_INFO st;
 	struct wire_STATUS req;
 	struct wire_list_iter it;
@@ -781,7 +760,7 @@ h_status(const struct h_cluster *c, int i, struct h_status *out,
 	if (h_raw_send(fd, WIRE_OP_STATUS, 2, &req) < 0)
 		goto out;
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 
 		if (now >= deadline ||
 		    h_raw_recv(fd, &h, &b, (int)(deadline - now)) < 0)
@@ -911,14 +890,14 @@ agreed_primary(const struct h_cluster *c)
 int
 h_wait_primary(struct h_cluster *c, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
 		int p = agreed_primary(c);
 
 		if (p >= 0)
 			return p;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return -1;
 		sleep_ms(20);
 	}
@@ -927,14 +906,14 @@ h_wait_primary(struct h_cluster *c, int timeout_ms)
 int
 h_wait_isr(struct h_cluster *c, int primary, int want_n, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct h_status st;
 
 	for (;;) {
 		if (h_status(c, primary, &st, 1000) == 0 &&
 		    st.role == H_ROLE_PRIMARY && st.nisr == (unsigned)want_n)
 			return 0;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return -1;
 		sleep_ms(20);
 	}
@@ -944,7 +923,7 @@ int
 h_wait_converged(struct h_cluster *c, int primary, int want_isr,
 		 int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
 		struct h_status p, st;
@@ -960,7 +939,7 @@ h_wait_converged(struct h_cluster *c, int primary, int want_isr,
 				    st.last_lsn == p.last_lsn;
 		if (ok)
 			return 0;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return -1;
 		sleep_ms(20);
 	}
@@ -1281,7 +1260,7 @@ await(int fd, uint32_t rid, struct wire_header *h, struct buf *b,
       uint64_t deadline)
 {
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 
 		if (now >= deadline ||
 		    h_raw_recv(fd, h, b, (int)(deadline - now)) < 0)
@@ -1372,12 +1351,12 @@ connect_primary(struct h_sender *s, int login, uint64_t deadline)
 {
 	struct h_cluster *c = s->c;
 
-	while (now_ms() < deadline) {
+	while (mono_ms() < deadline) {
 		int i;
 
 		for (i = 0; i < c->n; i++) {
 			struct h_status st;
-			uint64_t now = now_ms(), until;
+			uint64_t now = mono_ms(), until;
 			int fd, rc;
 
 			if (!h_running(c, i) || h_status(c, i, &st, 1000) < 0 ||
@@ -1401,7 +1380,7 @@ connect_primary(struct h_sender *s, int login, uint64_t deadline)
 			}
 			s->fd = fd;
 			s->at = i;
-			s->last_rx = now_ms();
+			s->last_rx = mono_ms();
 			return 0;
 		}
 		sleep_ms(20);
@@ -1414,7 +1393,7 @@ int
 h_sender_register(struct h_sender *s, const char *user, const char *pw,
 		  int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct wire_REGISTER r;
 	struct wire_header h;
 	struct buf b;
@@ -1530,7 +1509,7 @@ handle_answer(struct h_sender *s, const struct wire_header *h,
 		msg->state = H_MSG_ACKED;
 		msg->id = sent.id;
 		msg->acked_by = s->at;
-		msg->acked_at = now_ms();
+		msg->acked_at = mono_ms();
 		if (msg->sends > 1)
 			s->retried_acks++;
 		s->inflight--;
@@ -1562,7 +1541,7 @@ handle_answer(struct h_sender *s, const struct wire_header *h,
 int
 h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct wire_header h;
 	struct buf b;
 	int rc = -1;
@@ -1585,7 +1564,7 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 			rc = 0;
 			break;
 		}
-		now = now_ms();
+		now = mono_ms();
 		if (now >= deadline) {
 			snprintf(s->err, sizeof s->err, "%d of %d messages "
 			    "acknowledged at the deadline (%d in flight)",
@@ -1602,7 +1581,7 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 				h_sender_drop(s);	/* closed or broken */
 				continue;
 			}
-			s->last_rx = now_ms();
+			s->last_rx = mono_ms();
 			n = handle_answer(s, &h, &b);
 			if (n < 0)
 				break;
@@ -1611,7 +1590,7 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 				sleep_ms(20);	/* about NO_PRIMARY's retry_ms */
 			}
 		} else if (s->inflight > 0 &&
-		    now_ms() - s->last_rx > H_CLIENT_TIMEOUT_MS) {
+		    mono_ms() - s->last_rx > H_CLIENT_TIMEOUT_MS) {
 			h_sender_drop(s);	/* a dead or paused server */
 		}
 	}

@@ -269,9 +269,6 @@ int  h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms);
  * without reading what the server sent. */
 void h_sender_drop(struct h_sender *s);
 
-/* Monotonic milliseconds (for measuring in tests). */
-uint64_t h_now_ms(void);
-
 /* ---- shared scenarios (scenario.c) -----------------------------------------
  * Played by check_failover.c on loopback and check_netns.c across network
  * namespaces. They return -1 with a message in err (errlen bytes) instead

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "net.h"
 
 #define S_PHASE_MS    60000	/* one batch of messages acknowledged */
 #define S_ELECT_MS    15000	/* a primary everyone follows */
@@ -113,7 +114,7 @@ h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
 	v1 = o->first == F_B1 ? b1 : o->first == F_B2 ? b2 : p;
 	TRY(h_replica_stop(c, v1, SIGKILL) != -1, "r%u did not stop",
 	    c->r[v1].id);
-	t0 = h_now_ms();
+	t0 = mono_ms();
 	if (send_n(s, 0, -1, err, errlen) < 0)
 		return -1;
 	q = h_wait_primary(c, S_ELECT_MS);
@@ -123,7 +124,7 @@ h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
 	TRY(h_wait_isr(c, q, 2, S_REJOIN_MS) == 0, "the ISR of r%u did not "
 	    "shrink to 2", c->r[q].id);
 	fprintf(stderr, "  r%u killed; r%u primary, ISR of 2, after %llu ms\n",
-	    c->r[v1].id, c->r[q].id, (unsigned long long)(h_now_ms() - t0));
+	    c->r[v1].id, c->r[q].id, (unsigned long long)(mono_ms() - t0));
 
 	/* 30 between; the second failure with some in flight. */
 	if (send_n(s, 30, 25, err, errlen) < 0)
@@ -131,7 +132,7 @@ h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
 	v2 = o->second == S_PRIMARY ? q : other_than(c, v1, q);
 	TRY(h_replica_stop(c, v2, SIGKILL) != -1, "r%u did not stop",
 	    c->r[v2].id);
-	t0 = h_now_ms();
+	t0 = mono_ms();
 	survivor = other_than(c, v1, v2);
 	if (send_n(s, 0, -1, err, errlen) < 0)
 		return -1;
@@ -141,14 +142,14 @@ h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
 	TRY(h_wait_isr(c, q, 1, S_REJOIN_MS) == 0, "the ISR of r%u did not "
 	    "shrink to 1", c->r[q].id);
 	fprintf(stderr, "  r%u killed; r%u serves alone after %llu ms\n",
-	    c->r[v2].id, c->r[q].id, (unsigned long long)(h_now_ms() - t0));
+	    c->r[v2].id, c->r[q].id, (unsigned long long)(mono_ms() - t0));
 
 	/* 30 with the lone survivor. */
 	if (send_n(s, 30, -1, err, errlen) < 0)
 		return -1;
 
 	/* Both come back, catch up and rejoin. */
-	t0 = h_now_ms();
+	t0 = mono_ms();
 	TRY(h_replica_start(c, v1) == 0, "r%u did not restart", c->r[v1].id);
 	TRY(h_replica_start(c, v2) == 0, "r%u did not restart", c->r[v2].id);
 	q = h_wait_primary(c, S_ELECT_MS);
@@ -157,7 +158,7 @@ h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
 	TRY(h_wait_isr(c, q, 3, S_REJOIN_MS) == 0, "the ISR of r%u did not "
 	    "grow to 3", c->r[q].id);
 	fprintf(stderr, "  r%u and r%u back in the ISR after %llu ms\n",
-	    c->r[v1].id, c->r[v2].id, (unsigned long long)(h_now_ms() - t0));
+	    c->r[v1].id, c->r[v2].id, (unsigned long long)(mono_ms() - t0));
 
 	/* 30 after the restarts, with the whole ISR. */
 	if (send_n(s, 30, -1, err, errlen) < 0)
