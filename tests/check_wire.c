@@ -35,14 +35,8 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* ck_assert* records its location on every call (a write to Check's pipe),
- * which costs more than most checks here; CHECK only calls Check when the
- * condition fails. */
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
+/* CHECK (h_check.h), not ck_assert*: most checks here cost less than
+ * the write to Check's pipe that ck_assert* makes on every call. */
 
 /* calloc that fails the test instead of returning NULL. */
 static void *

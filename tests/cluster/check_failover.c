@@ -31,7 +31,6 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,44 +55,13 @@
 
 static struct h_cluster cl;
 
-/* ---- failing with everything one needs to see why ---------------------- */
-
+/* A failing CHECK shows the cluster, then removes it. */
 static void
-dump_logs(void)
+on_fail(void)
 {
-	int i;
-
-	for (i = 0; i < cl.n; i++) {
-		h_replica_dump_events(&cl, i, 60);
-		h_replica_dump_log(&cl, i);
-	}
-}
-
-static void fail_now(int line, const char *expr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-fail_now(int line, const char *expr, const char *fmt, ...)
-{
-	char msg[1024], state[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	h_cluster_describe(&cl, state, sizeof state);
-	fprintf(stderr, "\ncheck_failover.c:%d: FAILED (%s): %s\n"
-	    "cluster: %s\n", line, expr, msg, state);
-	dump_logs();
-	fprintf(stderr, "test directory: %s\n", cl.dir);
+	h_cluster_report(&cl);
 	h_cluster_destroy(&cl);
-	ck_abort_msg("line %d: %s: %s", line, expr, msg);
 }
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond))							\
-		fail_now(__LINE__, #cond, __VA_ARGS__);			\
-} while (0)
 
 /* ---- building blocks ---------------------------------------------------- */
 
@@ -946,5 +914,6 @@ main(void)
 	/* A replica that dies under the raw client must not kill the test:
 	 * writes to its socket fail with EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
+	h_on_fail(on_fail);
 	return h_run_suite(failover_suite());
 }

@@ -25,14 +25,12 @@
 
 static struct h_cluster cl;
 
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		int i_; \
-		for (i_ = 0; i_ < cl.n; i_++) \
-			h_replica_dump_events(&cl, i_, 25); \
-		ck_abort_msg(__VA_ARGS__); \
-	} \
-} while (0)
+/* A failing CHECK shows the cluster. */
+static void
+on_fail(void)
+{
+	h_cluster_report(&cl);
+}
 
 static int
 chatctl(char **out, const char *a1, const char *a2, const char *a3,
@@ -265,6 +263,7 @@ main(void)
 	TCase *tc = h_tcase(s, "chatctl add/remove", 180);
 
 	signal(SIGPIPE, SIG_IGN);	/* writes to replicas that went away */
+	h_on_fail(on_fail);
 	tcase_add_test(tc, test_add_and_remove_under_load);
 	tcase_add_test(tc, test_joined_restart_and_election);
 	return h_run_suite(s);

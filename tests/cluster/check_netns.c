@@ -232,38 +232,15 @@ net_link(int i, int up)
 	    up ? "up" : "down");
 }
 
-/* ---- failing with everything one needs to see why ------------------------ */
-
-static void fail_now(int line, const char *expr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
+/* A failing CHECK shows the cluster as seen from the lan, then removes
+ * it and the namespaces. */
 static void
-fail_now(int line, const char *expr, const char *fmt, ...)
+on_fail(void)
 {
-	char msg[1024], state[4096];
-	va_list ap;
-	int i;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	ns_enter("lan");
-	h_cluster_describe(&cl, state, sizeof state);
-	fprintf(stderr, "\ncheck_netns.c:%d: FAILED (%s): %s\ncluster: %s\n",
-	    line, expr, msg, state);
-	for (i = 0; i < cl.n; i++) {
-		h_replica_dump_events(&cl, i, 60);
-		h_replica_dump_log(&cl, i);
-	}
-	fprintf(stderr, "test directory: %s\n", cl.dir);
+	h_cluster_report(&cl);
 	net_destroy();
-	ck_abort_msg("line %d: %s: %s", line, expr, msg);
 }
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond))							\
-		fail_now(__LINE__, #cond, __VA_ARGS__);			\
-} while (0)
 
 /* ---- building blocks ------------------------------------------------------ */
 
@@ -794,6 +771,7 @@ main(void)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	h_on_fail(on_fail);
 	snprintf(prefix, sizeof prefix, "%s%ld", NS_TAG, (long)getpid());
 	skip_reason = cannot_run();
 	if (skip_reason) {

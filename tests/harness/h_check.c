@@ -1,8 +1,12 @@
 /*
  * h_check.c — see h_check.h.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include "h_check.h"
+
+static void (*on_fail)(void);
 
 int
 h_run_srunner(SRunner *sr)
@@ -42,4 +46,31 @@ h_add_case(Suite *s, const char *name, int timeout_s, const TTest *t,
 		tcase_add_loop_test(tc, t, 0, loop_to);
 	else
 		tcase_add_test(tc, t);
+}
+
+void
+h_on_fail(void (*fn)(void))
+{
+	on_fail = fn;
+}
+
+const char *
+h_failed(const char *file, int line, const char *expr, const char *fmt, ...)
+{
+	static char msg[1024];
+	static int in_hook;
+	va_list ap;
+
+	/* Formatted first: the hook may free what the arguments show. */
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (on_fail != NULL && !in_hook) {	/* not for a CHECK in it */
+		in_hook = 1;
+		fprintf(stderr, "\n%s:%d: FAILED (%s): %s\n", file, line, expr,
+		    msg);
+		on_fail();
+		in_hook = 0;
+	}
+	return msg;
 }

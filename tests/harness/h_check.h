@@ -1,7 +1,8 @@
 /*
  * h_check.h — what every Check test binary (tests/check_NAME.c and
  * tests/cluster/check_NAME.c) needs around its tests: main()'s run of the
- * suite and test cases with their timeout.
+ * suite, test cases with their timeout, and a check that costs nothing
+ * while it holds.
  *
  * Test names and cases stay what the binaries give Check, so
  * CK_RUN_SUITE and CK_RUN_CASE pick tests as before.
@@ -25,5 +26,25 @@ TCase *h_tcase(Suite *s, const char *name, int timeout_s);
  * loop_to > 0 the test runs for _i from 0 to loop_to - 1. */
 void   h_add_case(Suite *s, const char *name, int timeout_s, const TTest *t,
 		  int loop_to);
+
+/*
+ * CHECK(cond, fmt, ...): fail the test with the message unless cond
+ * holds. Unlike ck_assert_*, which records its location on every call (a
+ * write to Check's pipe), it calls Check only when cond fails. Check
+ * reports the line of the CHECK. A binary that set h_on_fail() gets a
+ * "FILE:LINE: FAILED (cond): message" line on stderr and then its
+ * function run (to show and clean up what the test left, e.g. a
+ * cluster's logs) before the test ends.
+ */
+#define CHECK(cond, ...) do {						\
+	if (!(cond))							\
+		ck_abort_msg("%s", h_failed(__FILE__, __LINE__, #cond,	\
+		    __VA_ARGS__));					\
+} while (0)
+
+void        h_on_fail(void (*fn)(void));
+/* For CHECK: the formatted message (a static buffer), after the hook. */
+const char *h_failed(const char *file, int line, const char *expr,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -1084,6 +1084,21 @@ h_replica_dump_events(const struct h_cluster *c, int i, int max_lines)
 	free(ring);
 }
 
+void
+h_cluster_report(const struct h_cluster *c)
+{
+	char state[4096];
+	int i;
+
+	h_cluster_describe(c, state, sizeof state);
+	fprintf(stderr, "cluster: %s\n", state);
+	for (i = 0; i < c->n; i++) {
+		h_replica_dump_events(c, i, 60);
+		h_replica_dump_log(c, i);
+	}
+	fprintf(stderr, "test directory: %s\n", c->dir);
+}
+
 int
 h_log_contains(const struct h_cluster *c, int i, const char *needle)
 {

@@ -196,6 +196,10 @@ int  h_cluster_stop_quiescent(struct h_cluster *c, int first, int sig);
 /* Print the last max_lines lines of replica i's log that are not DEBUG
  * (elections, ISR changes, links, snapshots), to stderr. */
 void h_replica_dump_events(const struct h_cluster *c, int i, int max_lines);
+/* Everything one needs to see why a test of c failed, to stderr: one
+ * line of every replica's STATUS, each replica's recent events (60 lines)
+ * and log tail, and the test directory. */
+void h_cluster_report(const struct h_cluster *c);
 /* 1 if replica i's log contains needle. */
 int  h_log_contains(const struct h_cluster *c, int i, const char *needle);
 
