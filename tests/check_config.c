@@ -640,18 +640,6 @@ START_TEST(test_print_settings)
 }
 END_TEST
 
-/* xorshift64: a fixed, portable sequence for the random-input test. */
-static uint64_t
-xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* Append a random piece, biased towards things the grammar knows. */
 static size_t
 random_piece(uint64_t *rng, char *out, size_t room)
@@ -663,7 +651,7 @@ random_piece(uint64_t *rng, char *out, size_t room)
 		"99999999999999999999", " ", "\t", "\n", "\r\n", "#", "\r",
 		"log_keep", "x",
 	};
-	uint64_t r = xorshift64(rng);
+	uint64_t r = h_xorshift64(rng);
 	size_t n;
 
 	if (room == 0)
@@ -688,15 +676,15 @@ START_TEST(test_random)
 	int iter, nok = 0;
 
 	for (iter = 0; iter < 5000; iter++) {
-		size_t len = 0, want = xorshift64(&rng) % 400;
+		size_t len = 0, want = h_xorshift64(&rng) % 400;
 		int rc;
 
-		if (iter % 500 == 0)
-			want = 4000 + xorshift64(&rng) % 1000; /* long lines */
+		if (iter % 500 == 0)	/* long lines */
+			want = 4000 + h_xorshift64(&rng) % 1000;
 		if (iter % 3 == 0) {
 			/* Pure random bytes, NULs included. */
 			for (len = 0; len < want; len++)
-				text[len] = (char)xorshift64(&rng);
+				text[len] = (char)h_xorshift64(&rng);
 		} else {
 			if (iter % 2 == 0)
 				len = (size_t)snprintf(text, sizeof(text),

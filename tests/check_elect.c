@@ -852,21 +852,10 @@ END_TEST
 
 /* ---- property test ------------------------------------------------------ */
 
-static uint64_t
-xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 static unsigned
 rnd(uint64_t *s, unsigned n)
 {
-	return (unsigned)(xorshift64(s) % n);
+	return (unsigned)(h_xorshift64(s) % n);
 }
 
 /* Checks the decision against the rules, written out directly. */

@@ -42,15 +42,6 @@
 
 static uint64_t rng = 88172645463325252ull;
 
-static uint64_t
-xorshift(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
 /* What happened on one connection. */
 struct rec {
 	struct conn *c;
@@ -521,7 +512,8 @@ START_TEST(test_large_write_partial)
 	end = mono_ms() + 20000;
 	while (got < total) {
 		ck_assert_msg(mono_ms() < end, "transfer stalled at %zu", got);
-		n = recv(peer, rd, 1 + xorshift() % 65536, MSG_DONTWAIT);
+		n = recv(peer, rd, 1 + h_xorshift64(&rng) % 65536,
+		    MSG_DONTWAIT);
 		if (n > 0) {
 			for (i = 0; i < (size_t)n; i++)
 				if (rd[i] != pattern(got + i))
@@ -893,9 +885,9 @@ START_TEST(test_timer_random_cancel)
 	memset(cancelled, 0, sizeof cancelled);
 	x.l = loop_new();
 	for (i = 0; i < 600; i++)
-		t[i] = tadd(&x, i, xorshift() % 25);
+		t[i] = tadd(&x, i, h_xorshift64(&rng) % 25);
 	for (i = 0; i < 600; i++) {
-		if (xorshift() % 2) {
+		if (h_xorshift64(&rng) % 2) {
 			timer_cancel(x.l, t[i]);
 			cancelled[i] = 1;
 		} else {
@@ -1284,7 +1276,7 @@ START_TEST(test_many_conns)
 		order[i] = i;
 	}
 	for (i = NPAIRS - 1; i > 0; i--) {
-		j = (int)(xorshift() % (uint64_t)(i + 1));
+		j = (int)(h_xorshift64(&rng) % (uint64_t)(i + 1));
 		tmp = order[i];
 		order[i] = order[j];
 		order[j] = tmp;

@@ -1708,10 +1708,7 @@ struct gen {
 static uint64_t
 rnd(struct gen *g)
 {
-	g->x ^= g->x << 13;
-	g->x ^= g->x >> 7;
-	g->x ^= g->x << 17;
-	return g->x;
+	return h_xorshift64(&g->x);
 }
 
 /* One of a few names, in a random case. */

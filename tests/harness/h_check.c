@@ -74,3 +74,14 @@ h_failed(const char *file, int line, const char *expr, const char *fmt, ...)
 	}
 	return msg;
 }
+
+uint64_t
+h_xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}

@@ -1,8 +1,8 @@
 /*
  * h_check.h — what every Check test binary (tests/check_NAME.c and
  * tests/cluster/check_NAME.c) needs around its tests: main()'s run of the
- * suite, test cases with their timeout, and a check that costs nothing
- * while it holds.
+ * suite, test cases with their timeout, a check that costs nothing while
+ * it holds, and the fixed-seed generator the randomised tests draw from.
  *
  * Test names and cases stay what the binaries give Check, so
  * CK_RUN_SUITE and CK_RUN_CASE pick tests as before.
@@ -11,6 +11,7 @@
 #define CHATD_H_CHECK_H
 
 #include <check.h>
+#include <stdint.h>
 
 /* Run every test of s (as CK_RUN_SUITE / CK_RUN_CASE select), free the
  * runner, and return main()'s status: EXIT_SUCCESS when none failed,
@@ -46,5 +47,9 @@ void        h_on_fail(void (*fn)(void));
 /* For CHECK: the formatted message (a static buffer), after the hook. */
 const char *h_failed(const char *file, int line, const char *expr,
 		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* xorshift64 (13, 7, 17): the next number of the sequence in *s (never
+ * 0 unless *s is). Fixed seeds make every run test the same values. */
+uint64_t    h_xorshift64(uint64_t *s);
 
 #endif
