@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
 #include "net.h"
 #include "oplink.h"
@@ -43,9 +44,9 @@ start(int n)
 static int
 chatctl(char **out, const char *a1, const char *a2)
 {
-	const char *argv[] = { "chatctl", "-c", cl.conf_path, a1, a2, NULL };
+	const char *args[] = { a1, a2, NULL };
 
-	return h_run_script("", out, T_MS, "tools/chatctl", argv);
+	return h_cluster_run(&cl, "tools/chatctl", args, "", out, T_MS);
 }
 
 /* ---- a minimal JSON checker: the whole text is one valid value ---------- */
@@ -350,10 +351,8 @@ END_TEST
  * the forced replica leads, the other follows, and the data is there. */
 START_TEST(test_force_primary)
 {
-	const char *ask[] = { "chatctl", "-c", cl.conf_path, "force-primary",
-	    "1", NULL };
-	const char *yes[] = { "chatctl", "-c", cl.conf_path, "--yes",
-	    "force-primary", "1", NULL };
+	const char *ask[] = { "force-primary", "1", NULL };
+	const char *yes[] = { "--yes", "force-primary", "1", NULL };
 	char *out = NULL;
 	int p;
 
@@ -373,7 +372,8 @@ START_TEST(test_force_primary)
 	    "3\"", 1), 0);
 
 	/* Asked, not confirmed: nothing happens. */
-	ck_assert_int_eq(h_run_script("no\n", &out, T_MS, "tools/chatctl", ask), 3);
+	ck_assert_int_eq(h_cluster_run(&cl, "tools/chatctl", ask, "no\n", &out,
+	    T_MS), 3);
 	ck_assert_msg(strstr(out, "LOST") && strstr(out, "Type 'yes'"), "%s",
 	    out);
 	free(out);
@@ -381,7 +381,8 @@ START_TEST(test_force_primary)
 	free(out);
 
 	/* Forced: replica 1 leads, replica 2 follows, 3 shows as down. */
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", yes), 0);
+	ck_assert_int_eq(h_cluster_run(&cl, "tools/chatctl", yes, "", &out,
+	    T_MS), 0);
 	ck_assert_msg(strstr(out, "replica 1 is primary of epoch"), "%s", out);
 	free(out);
 	ck_assert_int_eq(h_wait_primary(&cl, T_MS), 0);
@@ -392,7 +393,8 @@ START_TEST(test_force_primary)
 	free(out);
 
 	/* With a primary, force-primary refuses. */
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", yes), 3);
+	ck_assert_int_eq(h_cluster_run(&cl, "tools/chatctl", yes, "", &out,
+	    T_MS), 3);
 	free(out);
 	h_cluster_destroy(&cl);
 }
@@ -406,13 +408,13 @@ START_TEST(test_usage)
 	    "status", NULL };
 	char *out = NULL;
 
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", help), 0);
+	ck_assert_int_eq(h_run_bin("tools/chatctl", help, "", &out, T_MS), 0);
 	ck_assert_msg(strstr(out, "usage: chatctl") && strstr(out,
 	    "force-primary"), "%s", out);
 	free(out);
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", bad), 2);
+	ck_assert_int_eq(h_run_bin("tools/chatctl", bad, "", &out, T_MS), 2);
 	free(out);
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", nokey), 3);
+	ck_assert_int_eq(h_run_bin("tools/chatctl", nokey, "", &out, T_MS), 3);
 	free(out);
 }
 END_TEST

@@ -351,14 +351,8 @@ run_as(const char *path, const char *script, char **out)
 {
 	const char *args[] = { "--user", "alice", "--password-file", path,
 	    NULL };
-	struct h_chat ch;
-	int rc;
 
-	ck_assert_int_eq(h_chat_spawn_args(&cl, &ch, args), 0);
-	ck_assert_int_eq(h_raw_write(ch.in_fd, script, strlen(script)), 0);
-	rc = h_chat_finish(&ch, T_CLIENT_MS);
-	*out = ch.out;
-	return rc;
+	return h_cluster_run(&cl, "chat", args, script, out, T_CLIENT_MS);
 }
 
 START_TEST(test_user_password_file_logs_in)

@@ -40,18 +40,19 @@ static struct h_cluster cl;
 static int
 chatd(char **err, const char *a0, ...)
 {
-	char path[1024], *argv[10], *out;
+	char path[1024], *out;
+	const char *argv[10];
 	va_list ap;
 	int n = 0, rc;
 
 	argv[n++] = h_bin_path("chatd", path, sizeof path);
 	va_start(ap, a0);
-	for (argv[n] = (char *)a0; argv[n] != NULL && n < 9;
-	    argv[n] = va_arg(ap, char *))
+	for (argv[n] = a0; argv[n] != NULL && n < 9;
+	    argv[n] = va_arg(ap, const char *))
 		n++;
 	va_end(ap);
 	argv[n] = NULL;
-	rc = h_run(argv, NULL, &out, err, RUN_MS);
+	rc = h_run(path, argv, NULL, &out, err, RUN_MS);
 	ck_assert_msg(out[0] == '\0', "chatd wrote to stdout: %s", out);
 	free(out);
 	return rc;

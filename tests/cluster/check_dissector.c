@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include "buf.h"
 #include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
 #include "net.h"
 #include "wire.h"
@@ -40,24 +41,6 @@
 #define PING_TOKEN 0x5749524553484B21ull	/* "WIRESHK!" */
 
 static struct h_cluster cl;
-
-/* 1 if name is an executable in $PATH. */
-static int
-in_path(const char *name)
-{
-	const char *p = getenv("PATH");
-	char dir[1024];
-
-	while (p && *p) {
-		size_t n = strcspn(p, ":");
-
-		snprintf(dir, sizeof dir, "%.*s/%s", (int)n, p, name);
-		if (access(dir, X_OK) == 0)
-			return 1;
-		p += n + (p[n] == ':');
-	}
-	return 0;
-}
 
 /* The pause between two looks at a child's progress: polling a bounded
  * condition, not a sleep standing in for synchronisation. */
@@ -300,46 +283,53 @@ expect(const char *text, unsigned port, int col, const char *value)
 	    columns[col], value ? value : "(anything)");
 }
 
+/* Run tshark with argv (argv[0] "tshark"); what it printed (caller
+ * frees), asserting a clean run: exit status 0, no word of Lua on its
+ * stderr. what names the run in the report. */
+static char *
+tshark_run(const char *what, const char *const argv[])
+{
+	char *text, *errs;
+	int rc = h_run("tshark", argv, NULL, &text, &errs, T_TOOL_MS);
+
+	if (rc != 0 || strstr(errs, "Lua") || strstr(errs, "lua"))
+		fprintf(stderr, "%s exited %d:\n%s\n", what, rc, errs);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_null(strstr(errs, "Lua"));
+	ck_assert_ptr_null(strstr(errs, "lua"));
+	free(errs);
+	return text;
+}
+
 /* Run tshark on the capture with the dissector, its port preferences
  * set to the cluster's ports, and extra arguments; returns its stdout
  * (caller frees), asserting a clean run. */
 static char *
 tshark(const char *cap, const char *const extra[], int nextra)
 {
-	char out[600], err[600], *argv[64], *text, *errs, ports[2][80];
+	const char *argv[64];
+	char ports[2][80];
 	int argc = 0, i;
 
 	snprintf(ports[0], sizeof ports[0], "chat.client_ports:%u,%u",
 	    cl.r[0].client_port, cl.r[1].client_port);
 	snprintf(ports[1], sizeof ports[1], "chat.internal_ports:%u,%u",
 	    cl.r[0].internal_port, cl.r[1].internal_port);
-
-	snprintf(out, sizeof out, "%s/tshark.out", cl.dir);
-	snprintf(err, sizeof err, "%s/tshark.err", cl.dir);
 	ck_assert_int_le(nextra, 64 - 11);
-	argv[argc++] = (char *)"tshark";
-	argv[argc++] = (char *)"-n";
-	argv[argc++] = (char *)"-r";
-	argv[argc++] = (char *)cap;
-	argv[argc++] = (char *)"-X";
-	argv[argc++] = (char *)"lua_script:" LUA_PATH;
-	argv[argc++] = (char *)"-o";
+	argv[argc++] = "tshark";
+	argv[argc++] = "-n";
+	argv[argc++] = "-r";
+	argv[argc++] = cap;
+	argv[argc++] = "-X";
+	argv[argc++] = "lua_script:" LUA_PATH;
+	argv[argc++] = "-o";
 	argv[argc++] = ports[0];
-	argv[argc++] = (char *)"-o";
+	argv[argc++] = "-o";
 	argv[argc++] = ports[1];
 	for (i = 0; i < nextra; i++)
-		argv[argc++] = (char *)extra[i];
+		argv[argc++] = extra[i];
 	argv[argc] = NULL;
-	i = wait_exit(spawn(argv, out, err), T_TOOL_MS);
-	text = slurp(out, NULL);
-	errs = slurp(err, NULL);
-	if (i != 0 || strstr(errs, "Lua") || strstr(errs, "lua"))
-		fprintf(stderr, "tshark exited %d:\n%s\n", i, errs);
-	ck_assert_int_eq(i, 0);
-	ck_assert_ptr_null(strstr(errs, "Lua"));
-	ck_assert_ptr_null(strstr(errs, "lua"));
-	free(errs);
-	return text;
+	return tshark_run("tshark", argv);
 }
 
 /* 1 if tshark loads the dissector (its fields are registered); 0 if this
@@ -349,24 +339,12 @@ tshark(const char *cap, const char *const extra[], int nextra)
 static int
 lua_loads(void)
 {
-	char out[600], err[600], *text, *errs;
-	char *const argv[] = { (char *)"tshark", (char *)"-G", (char *)"fields",
-	    (char *)"-X", (char *)"lua_script:" LUA_PATH, NULL };
-	int rc, ok;
+	const char *const argv[] = { "tshark", "-G", "fields", "-X",
+	    "lua_script:" LUA_PATH, NULL };
+	char *text = tshark_run("tshark -G fields", argv);
+	int ok = strstr(text, "\tchat.op\t") != NULL;
 
-	snprintf(out, sizeof out, "%s/fields.out", cl.dir);
-	snprintf(err, sizeof err, "%s/fields.err", cl.dir);
-	rc = wait_exit(spawn(argv, out, err), T_TOOL_MS);
-	text = slurp(out, NULL);
-	errs = slurp(err, NULL);
-	ok = strstr(text, "\tchat.op\t") != NULL;
-	if (rc != 0 || strstr(errs, "Lua") || strstr(errs, "lua"))
-		fprintf(stderr, "tshark -G fields exited %d:\n%s\n", rc, errs);
-	ck_assert_int_eq(rc, 0);
-	ck_assert_ptr_null(strstr(errs, "Lua"));
-	ck_assert_ptr_null(strstr(errs, "lua"));
 	free(text);
-	free(errs);
 	return ok;
 }
 
@@ -376,16 +354,19 @@ static void
 keep_capture(const char *cap)
 {
 	const char *dest = getenv("CHECK_DISSECTOR_KEEP");
-	char *const argv[] = { (char *)"cp", (char *)cap, (char *)dest, NULL };
+	const char *const argv[] = { "cp", cap, dest, NULL };
+	char *out;
 
-	if (dest && *dest)
-		ck_assert_int_eq(wait_exit(spawn(argv, "/dev/null",
-		    "/dev/null"), T_MS), 0);
+	if (dest && *dest) {
+		ck_assert_int_eq(h_run("cp", argv, NULL, &out, NULL, T_MS), 0);
+		free(out);
+	}
 }
 
 START_TEST(test_dissector_decodes_a_session)
 {
-	char cap[600], err[600], filter[200], code[16], *text, *errs;
+	char cap[600], err[600], filter[200], code[16], path[1024], *text;
+	char *errs;
 	const char *fields[3 + 2 * NCOLS];
 	pid_t dumpcap;
 	uint64_t deadline;
@@ -393,7 +374,8 @@ START_TEST(test_dissector_decodes_a_session)
 	unsigned cport, iport;
 	int p, i, n;
 
-	if (!in_path("tshark") || !in_path("dumpcap")) {
+	if (h_which("tshark", path, sizeof path) == NULL ||
+	    h_which("dumpcap", path, sizeof path) == NULL) {
 		printf("check_dissector: SKIPPED: tshark (and dumpcap) not "
 		    "installed; apt-get install tshark to run this test\n");
 		return;

@@ -117,32 +117,16 @@ read_page(const char *name)
 	return read_text(path);
 }
 
-/*
- * Run argv[0] with input on its stdin; its stdout (and its stderr too
- * with merge, else stderr is passed on to ours) into *out (caller frees).
- * The exit status, or -1 (timeout, signal, failure to run).
- */
-static int
-run(char *const argv[], const char *input, int merge, char **out)
-{
-	char *err = NULL;
-	int rc = h_run(argv, input, out, merge ? NULL : &err, RUN_MS);
-
-	if (err != NULL)
-		fputs(err, stderr);
-	free(err);
-	return rc;
-}
-
 /* "PROG --help" from the build directory; its output (caller frees). */
 static char *
 help_of(const char *prog)
 {
 	char path[1024], *out;
-	char *argv[] = { path, (char *)"--help", NULL };
+	const char *argv[] = { path, "--help", NULL };
 
 	h_bin_path(prog, path, sizeof path);
-	ck_assert_msg(run(argv, NULL, 0, &out) == 0, "%s --help failed", path);
+	ck_assert_msg(h_run(path, argv, NULL, &out, NULL, RUN_MS) == 0,
+	    "%s --help failed", path);
 	return out;
 }
 
@@ -457,7 +441,7 @@ static char *
 chat_script(const char *script)
 {
 	char dir[] = "/tmp/chatd-man-XXXXXX", conf[128], chat[1024], *out;
-	char *argv[] = { chat, (char *)"-c", conf, NULL };
+	const char *argv[] = { chat, "-c", conf, NULL };
 	struct sockaddr_in a;
 	socklen_t alen = sizeof a;
 	uint16_t port[2];
@@ -485,7 +469,7 @@ chat_script(const char *script)
 	fprintf(f, "replica 1 127.0.0.1 %u %u\n", port[0], port[1]);
 	fclose(f);
 	h_bin_path("chat", chat, sizeof chat);
-	rc = run(argv, script, 0, &out);
+	rc = h_run(chat, argv, script, &out, NULL, RUN_MS);
 	unlink(conf);
 	rmdir(dir);
 	close(fd[0]);
@@ -660,22 +644,6 @@ START_TEST(test_sections)
 }
 END_TEST
 
-/* Path of an installed program, or NULL. */
-static const char *
-which(const char *prog, char *buf, size_t len)
-{
-	static const char *const dirs[] = { "/usr/bin", "/usr/local/bin",
-	    "/bin" };
-	unsigned i;
-
-	for (i = 0; i < 3; i++) {
-		snprintf(buf, len, "%s/%s", dirs[i], prog);
-		if (access(buf, X_OK) == 0)
-			return buf;
-	}
-	return NULL;
-}
-
 /*
  * Every page is silent under each formatter that is installed: mandoc
  * -Tlint -W warning, and groff -ww (what man -l runs on Debian). With
@@ -684,18 +652,18 @@ which(const char *prog, char *buf, size_t len)
 START_TEST(test_lint)
 {
 	struct list pages = { .n = 0 };
-	char mandoc[256], groff[256], path[1024], *out;
-	char *m_argv[] = { mandoc, (char *)"-Tlint", (char *)"-W",
-	    (char *)"warning", path, NULL };
-	char *g_argv[] = { groff, (char *)"-mandoc", (char *)"-Tutf8",
-	    (char *)"-ww", (char *)"-z", path, NULL };
-	char **tools[2];
+	char mandoc[256], groff[256], path[1024], *out, *err;
+	const char *m_argv[] = { mandoc, "-Tlint", "-W", "warning", path,
+	    NULL };
+	const char *g_argv[] = { groff, "-mandoc", "-Tutf8", "-ww", "-z", path,
+	    NULL };
+	const char **tools[2];
 	unsigned i, j, ntools = 0;
 	int rc;
 
-	if (which("mandoc", mandoc, sizeof mandoc) != NULL)
+	if (h_which("mandoc", mandoc, sizeof mandoc) != NULL)
 		tools[ntools++] = m_argv;
-	if (which("groff", groff, sizeof groff) != NULL)
+	if (h_which("groff", groff, sizeof groff) != NULL)
 		tools[ntools++] = g_argv;
 	if (ntools == 0) {
 		fprintf(stderr, "check_manpages: neither mandoc nor groff "
@@ -707,10 +675,13 @@ START_TEST(test_lint)
 		snprintf(path, sizeof path, "%s/%s", man_dir(), pages.s[i]);
 		for (j = 0; j < ntools; j++) {
 			/* Both report on stderr. */
-			rc = run(tools[j], NULL, 1, &out);
-			ck_assert_msg(rc == 0 && out[0] == '\0',
-			    "%s %s (exit %d):\n%s", tools[j][0], path, rc, out);
+			rc = h_run(tools[j][0], tools[j], NULL, &out, &err,
+			    RUN_MS);
+			ck_assert_msg(rc == 0 && out[0] == '\0' && err[0] == '\0',
+			    "%s %s (exit %d):\n%s%s", tools[j][0], path, rc, out,
+			    err);
 			free(out);
+			free(err);
 		}
 	}
 }

@@ -36,10 +36,9 @@ static int
 chatctl(char **out, const char *a1, const char *a2, const char *a3,
 	const char *a4, const char *a5)
 {
-	const char *argv[] = { "chatctl", "-c", cl.conf_path, a1, a2, a3, a4,
-	    a5, NULL };
+	const char *args[] = { a1, a2, a3, a4, a5, NULL };
 
-	return h_run_script("", out, T_MS, "tools/chatctl", argv);
+	return h_cluster_run(&cl, "tools/chatctl", args, "", out, T_MS);
 }
 
 static void

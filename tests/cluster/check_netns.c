@@ -78,38 +78,17 @@ static const char *const hosts[3] = { "10.77.0.1", "10.77.0.2",
 /* ---- running ip ---------------------------------------------------------- */
 
 /* Run argv (argv[0] looked up in PATH unless it has a '/') and wait for it,
- * at most 10 s. 0 if it exited 0. Its stdout goes to /dev/null, and its
- * stderr too if quiet (clean-up of what may not exist). */
+ * at most 10 s. 0 if it exited 0. Its stderr is shown unless quiet
+ * (clean-up of what may not exist). */
 static int
-run(char *const argv[], int quiet)
+run(const char *const argv[], int quiet)
 {
-	uint64_t deadline = mono_ms() + 10000;
-	int status;
-	pid_t pid = fork();
+	char *out, *err = NULL;
+	int rc = h_run(argv[0], argv, NULL, &out, quiet ? &err : NULL, 10000);
 
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-
-		if (nul >= 0) {
-			dup2(nul, STDIN_FILENO);
-			dup2(nul, STDOUT_FILENO);
-			if (quiet)
-				dup2(nul, STDERR_FILENO);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	while (mono_ms() < deadline) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) && WEXITSTATUS(status) == 0 ?
-			    0 : -1;
-		poll(NULL, 0, 5);	/* polling a child's exit */
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
+	free(out);
+	free(err);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Run "ip WORDS..." (fmt expands to words separated by single spaces). */
@@ -119,11 +98,12 @@ static int ipcmd(int quiet, const char *fmt, ...)
 static int
 ipcmd(int quiet, const char *fmt, ...)
 {
-	char line[512], *argv[32], *save = NULL, *w;
+	char line[512], *save = NULL, *w;
+	const char *argv[32];
 	int n = 0;
 	va_list ap;
 
-	argv[n++] = (char *)"ip";
+	argv[n++] = "ip";
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
@@ -260,7 +240,7 @@ start_cluster(const char *extra)
 	snprintf(key, sizeof key, "%s/cluster.key", cl.dir);
 	h_bin_path("chatd", cmd, sizeof cmd);
 	{
-		char *const argv[] = { cmd, (char *)"--gen-key", key, NULL };
+		const char *argv[] = { cmd, "--gen-key", key, NULL };
 
 		CHECK(run(argv, 0) == 0, "%s --gen-key %s failed", cmd, key);
 	}

@@ -4,6 +4,7 @@
  * other cannot block; the child is waited for by pid.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -28,6 +29,22 @@ h_bin_path(const char *prog, char *buf, size_t len)
 
 	snprintf(buf, len, "%s/%s", d && *d ? d : "build", prog);
 	return buf;
+}
+
+char *
+h_which(const char *prog, char *buf, size_t len)
+{
+	const char *p = getenv("PATH");
+
+	while (p && *p) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(buf, len, "%.*s/%s", (int)n, p, prog);
+		if (n > 0 && access(buf, X_OK) == 0)
+			return buf;
+		p += n + (p[n] == ':');
+	}
+	return NULL;
 }
 
 /* Read what is there; 0, or -1 at EOF (the fd is closed). */
@@ -69,15 +86,18 @@ take(struct sink *s)
 }
 
 int
-h_run(char *const argv[], const char *input, char **out, char **err,
-      int timeout_ms)
+h_run(const char *path, const char *const argv[], const char *input,
+      char **out, char **err, int timeout_ms)
 {
 	struct sink so = { -1, NULL, 0, 0 }, se = { -1, NULL, 0, 0 };
 	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	int in[2], op[2], ep[2] = { -1, -1 }, status = 0, killed = 0;
 	pid_t pid;
 
-	if (pipe(in) < 0 || pipe(op) < 0 || (err && pipe(ep) < 0))
+	/* Close-on-exec: a program started meanwhile (a live client) must
+	 * not hold our ends open. */
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(op, O_CLOEXEC) < 0 ||
+	    (err && pipe2(ep, O_CLOEXEC) < 0))
 		abort();
 	pid = fork();
 	if (pid < 0)
@@ -85,18 +105,10 @@ h_run(char *const argv[], const char *input, char **out, char **err,
 	if (pid == 0) {
 		dup2(in[0], STDIN_FILENO);
 		dup2(op[1], STDOUT_FILENO);
-		dup2(err ? ep[1] : op[1], STDERR_FILENO);
-		close(in[0]);
-		close(in[1]);
-		close(op[0]);
-		close(op[1]);
-		if (err) {
-			close(ep[0]);
-			close(ep[1]);
-		}
-		execv(argv[0], argv);
-		fprintf(stderr, "cannot run %s: %s\n", argv[0],
-		    strerror(errno));
+		if (err)
+			dup2(ep[1], STDERR_FILENO);
+		execvp(path, (char *const *)argv);
+		fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
 		_exit(127);
 	}
 	close(in[0]);
@@ -108,7 +120,7 @@ h_run(char *const argv[], const char *input, char **out, char **err,
 	}
 	/* Inputs are a few lines: they fit in the pipe. */
 	if (input != NULL && write(in[1], input, strlen(input)) < 0)
-		fprintf(stderr, "write to %s: %s\n", argv[0], strerror(errno));
+		fprintf(stderr, "write to %s: %s\n", path, strerror(errno));
 	close(in[1]);
 	while (so.fd >= 0 || se.fd >= 0) {
 		struct pollfd p[2] = { { so.fd, POLLIN, 0 }, { se.fd, POLLIN, 0 } };
@@ -128,7 +140,7 @@ h_run(char *const argv[], const char *input, char **out, char **err,
 		if (mono_ms() >= deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			fprintf(stderr, "%s: no exit within %d ms\n", argv[0],
+			fprintf(stderr, "%s: no exit within %d ms\n", path,
 			    timeout_ms);
 			killed = 1;
 			break;
@@ -136,4 +148,14 @@ h_run(char *const argv[], const char *input, char **out, char **err,
 		poll(NULL, 0, 10);	/* outputs closed: exit is near */
 	}
 	return !killed && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int
+h_run_bin(const char *prog, const char *const argv[], const char *input,
+	  char **out, int timeout_ms)
+{
+	char path[1024];
+
+	return h_run(h_bin_path(prog, path, sizeof path), argv, input, out,
+	    NULL, timeout_ms);
 }

@@ -417,25 +417,28 @@ h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
 	return h_chat_spawn_args(c, ch, NULL);
 }
 
-int
-h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
-		  const char *const *args)
+/* argv of "PROG -c CONF args..." (argv[0] prog's last component; args
+ * NULL-terminated, at most H_CHAT_MAX_ARGS, or NULL). */
+static void
+cluster_argv(const char **argv, const struct h_cluster *c, const char *prog,
+	     const char *const *args)
 {
-	const char *argv[H_CHAT_MAX_ARGS + 4];
+	const char *name = strrchr(prog, '/');
 	int n = 0;
 
-	argv[n++] = "chat";
+	argv[n++] = name ? name + 1 : prog;
 	argv[n++] = "-c";
 	argv[n++] = c->conf_path;
 	while (args != NULL && *args != NULL && n < H_CHAT_MAX_ARGS + 3)
 		argv[n++] = *args++;
 	argv[n] = NULL;
-	return h_spawn(ch, "chat", argv);
 }
 
 int
-h_spawn(struct h_chat *ch, const char *prog, const char *const *argv)
+h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
+		  const char *const *args)
 {
+	const char *argv[H_CHAT_MAX_ARGS + 4];
 	int in[2], out[2];
 	char path[600];
 
@@ -444,17 +447,14 @@ h_spawn(struct h_chat *ch, const char *prog, const char *const *argv)
 	 * stdin, or this one would never see end of input. */
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
 		return -1;
-	h_bin_path(prog, path, sizeof path);
+	cluster_argv(argv, c, "chat", args);
+	h_bin_path("chat", path, sizeof path);
 	ch->pid = fork();
 	if (ch->pid < 0)
 		return -1;
 	if (ch->pid == 0) {
 		dup2(in[0], STDIN_FILENO);
 		dup2(out[1], STDOUT_FILENO);
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
 		execv(path, (char *const *)argv);
 		_exit(127);
 	}
@@ -524,29 +524,18 @@ int
 h_chat_run(const struct h_cluster *c, const char *script, char **out,
 	   int timeout_ms)
 {
-	const char *argv[] = { "chat", "-c", c->conf_path, NULL };
-
-	return h_run_script(script, out, timeout_ms, "chat", argv);
+	return h_cluster_run(c, "chat", NULL, script, out, timeout_ms);
 }
 
 int
-h_run_script(const char *script, char **out, int timeout_ms,
-	     const char *prog, const char *const *argv)
+h_cluster_run(const struct h_cluster *c, const char *prog,
+	      const char *const *args, const char *input, char **out,
+	      int timeout_ms)
 {
-	struct h_chat ch;
-	int rc;
+	const char *argv[H_CHAT_MAX_ARGS + 4];
 
-	if (h_spawn(&ch, prog, argv) < 0)
-		return -1;
-	/* Scripts are small: they fit in the pipe buffer. */
-	if (write(ch.in_fd, script, strlen(script)) < 0) {
-		h_chat_finish(&ch, 0);
-		free(ch.out);
-		return -1;
-	}
-	rc = h_chat_finish(&ch, timeout_ms);
-	*out = ch.out;
-	return rc;
+	cluster_argv(argv, c, prog, args);
+	return h_run_bin(prog, argv, input, out, timeout_ms);
 }
 
 int

@@ -76,10 +76,16 @@ void h_replica_dump_log(const struct h_cluster *c, int i);
 
 /* Run "chat -c CONF" with script on stdin until it exits (at most
  * timeout_ms). Its stdout goes to *out (malloc'd, NUL-terminated; the
- * caller frees). Returns the exit status (0-255), or -1 on timeout or
- * failure to run. */
+ * caller frees), its stderr to ours. Returns the exit status (0-255), or
+ * -1 on timeout or failure to run (h_run). */
 int  h_chat_run(const struct h_cluster *c, const char *script, char **out,
 		int timeout_ms);
+/* The same for "PROG -c CONF args..." (prog: its path in $CHATD_BIN_DIR,
+ * e.g. "tools/chatctl"; args NULL-terminated, at most H_CHAT_MAX_ARGS;
+ * NULL for none), with input (may be NULL) on its stdin. */
+int  h_cluster_run(const struct h_cluster *c, const char *prog,
+		   const char *const *args, const char *input, char **out,
+		   int timeout_ms);
 
 /* A chat client kept running, for live tests (pushes between two users). */
 struct h_chat {
@@ -95,12 +101,6 @@ int  h_chat_spawn(const struct h_cluster *c, struct h_chat *ch);
 #define H_CHAT_MAX_ARGS 16
 int  h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
 		       const char *const *args);
-/* Spawn any binary of $CHATD_BIN_DIR (prog: its path there, e.g.
- * "tools/chatctl"; argv: NULL-terminated, argv[0] its name) the same way. */
-int  h_spawn(struct h_chat *ch, const char *prog, const char *const *argv);
-/* Run it with script on stdin until it exits, like h_chat_run. */
-int  h_run_script(const char *script, char **out, int timeout_ms,
-		  const char *prog, const char *const *argv);
 /* Send one command line (a newline is added). */
 int  h_chat_send(struct h_chat *ch, const char *line);
 /* Wait until the output contains needle (at most timeout_ms). 0 or -1. */
