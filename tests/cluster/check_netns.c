@@ -59,9 +59,6 @@
 #include "net.h"
 #include "wire.h"
 
-#define T_PHASE_MS    60000	/* one batch of messages acknowledged */
-#define T_ELECT_MS    15000	/* a primary everyone follows */
-#define T_REJOIN_MS   15000	/* a replica back in the ISR */
 #define T_CUT_MS       5000	/* the cut-off primary acknowledges alone */
 #define T_REFUSE_MS    3000	/* how long a refusing side is tried */
 
@@ -231,7 +228,7 @@ static int
 start_cluster(const char *extra)
 {
 	char key[600], cmd[700];
-	int i, p;
+	int i;
 
 	atexit(net_destroy);	/* also when a check fails (Check exits) */
 	CHECK(net_create() == 0, "cannot make the network namespaces");
@@ -244,63 +241,10 @@ start_cluster(const char *extra)
 
 		CHECK(run(argv, 0) == 0, "%s --gen-key %s failed", cmd, key);
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 3; i++)
 		snprintf(cl.r[i].exec_prefix, sizeof cl.r[i].exec_prefix,
 		    "ip netns exec %s-r%d", prefix, i + 1);
-		CHECK(h_replica_start(&cl, i) == 0, "r%d did not start", i + 1);
-	}
-	p = h_wait_primary(&cl, T_ELECT_MS);
-	CHECK(p >= 0, "no primary within %d ms", T_ELECT_MS);
-	CHECK(h_wait_isr(&cl, p, 3, T_REJOIN_MS) == 0, "ISR of r%u not 3",
-	    cl.r[p].id);
-	return p;
-}
-
-static int
-other_than(int a, int b)
-{
-	int i;
-
-	for (i = 0; i < cl.n; i++)
-		if (i != a && i != b)
-			return i;
-	return -1;
-}
-
-static int
-wait_primary(void)
-{
-	int p = h_wait_primary(&cl, T_ELECT_MS);
-
-	CHECK(p >= 0, "no primary within %d ms", T_ELECT_MS);
-	return p;
-}
-
-static void
-wait_isr(int p, int n)
-{
-	CHECK(h_wait_isr(&cl, p, n, T_REJOIN_MS) == 0, "the ISR of r%u did "
-	    "not reach %d members within %d ms", cl.r[p].id, n, T_REJOIN_MS);
-}
-
-static void
-send_all(struct h_sender *s, int n)
-{
-	h_sender_queue(s, n);
-	CHECK(h_sender_pump(s, s->n, T_PHASE_MS) == 0, "%s", s->err);
-}
-
-/* The end of every test (h_finish): converge, stop quietly, identical
- * stores, each acknowledged message once — or, lost[j] given, the
- * messages of senders[j] it marks absent. */
-static void
-finish(int primary, struct h_sender **senders, int nsenders,
-       const char *const *lost)
-{
-	char err[512];
-
-	CHECK(h_finish(&cl, primary, senders, nsenders, lost, NULL, err,
-	    sizeof err) == 0, "%s", err);
+	return h_start_all(&cl);
 }
 
 /* ---- 1. two failures across machines, in each of the six orders ---------- */
@@ -308,19 +252,8 @@ finish(int primary, struct h_sender **senders, int nsenders,
 /* check_failover.c's scenario (harness scenario.c), over the bridge. */
 START_TEST(test_two_failures)
 {
-	struct h_sender s, *ss = &s;
-	char err[512];
-	int q;
-
 	fprintf(stderr, "netns two failures: %s\n", h_order_name(_i));
-	q = h_two_failures(&cl, start_cluster(NULL), _i,
-	    0x50000 + (uint64_t)_i, &s, err, sizeof err);
-	CHECK(q >= 0, "%s", err);
-	finish(q, &ss, 1, NULL);
-	fprintf(stderr, "  %d acknowledged (%d re-sent, %d reconnects): all "
-	    "there once, stores identical\n", s.nacked, s.resent,
-	    s.reconnects);
-	h_sender_free(&s);
+	h_two_failures(&cl, start_cluster(NULL), _i, 0x50000 + (uint64_t)_i);
 	net_destroy();
 }
 END_TEST
@@ -329,38 +262,7 @@ END_TEST
 
 START_TEST(test_client_across_machines)
 {
-	struct h_chat alice, bob;
-	int p;
-
-	p = start_cluster(NULL);
-	ck_assert_int_eq(h_chat_spawn(&cl, &bob), 0);
-	ck_assert_int_eq(h_chat_spawn(&cl, &alice), 0);
-	h_chat_send(&bob, "/register bob pb");
-	h_chat_send(&alice, "/register alice pa");
-	CHECK(h_chat_wait(&bob, "registered bob", T_PHASE_MS) == 0, "bob");
-	CHECK(h_chat_wait(&alice, "registered alice", T_PHASE_MS) == 0,
-	    "alice");
-	h_chat_send(&bob, "/login bob pb");
-	h_chat_send(&alice, "/login alice pa");
-	CHECK(h_chat_wait(&bob, "logged in", T_PHASE_MS) == 0, "bob login");
-	CHECK(h_chat_wait(&alice, "logged in", T_PHASE_MS) == 0, "alice");
-	h_chat_send(&alice, "/msg bob over the bridge");
-	CHECK(h_chat_wait(&bob, "over the bridge", T_PHASE_MS) == 0,
-	    "bob did not get the first message:\n%s", bob.out);
-
-	CHECK(h_replica_stop(&cl, p, SIGKILL) != -1, "r%u", cl.r[p].id);
-	CHECK(h_chat_wait(&bob, "reconnected to replica", T_PHASE_MS) == 0,
-	    "bob's client did not reconnect:\n%s", bob.out);
-	h_chat_send(&alice, "/msg bob after the failover");
-	CHECK(h_chat_wait(&bob, "after the failover", T_PHASE_MS) == 0,
-	    "bob did not get the second message:\n%s", bob.out);
-	CHECK(h_count(bob.out, "over the bridge") == 1 &&
-	    h_count(bob.out, "after the failover") == 1,
-	    "a message was shown twice or not at all:\n%s", bob.out);
-	CHECK(h_chat_finish(&alice, T_PHASE_MS) == 0, "alice's exit status");
-	CHECK(h_chat_finish(&bob, T_PHASE_MS) == 0, "bob's exit status");
-	free(alice.out);
-	free(bob.out);
+	h_client_failover(&cl, start_cluster(NULL));
 	net_destroy();
 }
 END_TEST
@@ -395,11 +297,11 @@ on_side(int i, struct h_sender *s, int want, int timeout_ms)
 
 /* Poll the STATUS of cut-off replica i, from its own namespace, until
  * its role is `role` and (nisr > 0) its ISR has nisr members; at most
- * T_ELECT_MS. 0 with the last STATUS in *st, or -1. */
+ * H_ELECT_MS. 0 with the last STATUS in *st, or -1. */
 static int
 status_inside(int i, int role, unsigned nisr, struct h_status *st)
 {
-	uint64_t deadline = mono_ms() + T_ELECT_MS;
+	uint64_t deadline = mono_ms() + H_ELECT_MS;
 	struct h_cluster view = cl;
 	int rc;
 
@@ -483,22 +385,17 @@ partition(unsigned min_isr)
 
 	/* s1 on the lan; s2 next to A, seeing only A (its view of the
 	 * cluster has the others cut off). */
-	h_sender_init(&s1, &cl, 0x60000 + min_isr, "alice", "pa", "bob",
-	    "lan-", 4);
-	CHECK(h_sender_register(&s1, "bob", "pb", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	CHECK(h_sender_register(&s1, "alice", "pa", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	CHECK(h_sender_register(&s1, "carol", "pc", T_PHASE_MS) == 0, "%s",
+	h_sender_start(&s1, &cl, 0x60000 + min_isr, "lan-", 4);
+	CHECK(h_sender_register(&s1, "carol", "pc", H_PHASE_MS) == 0, "%s",
 	    s1.err);
 	side = cl;
 	for (k = 0; k < 3; k++)
 		side.r[k].cut = k != a;
 	h_sender_init(&s2, &side, 0x61000 + min_isr, "carol", "pc", "bob",
 	    "side-", 4);
-	send_all(&s1, 20);
+	h_send_all(&s1, 20);
 	h_sender_queue(&s2, 5);
-	CHECK(on_side(a, &s2, 5, T_PHASE_MS) == 0, "%s", s2.err);
+	CHECK(on_side(a, &s2, 5, H_PHASE_MS) == 0, "%s", s2.err);
 	before = s2.nacked;
 
 	/* The cut. The majority elects; A's client keeps writing to A. */
@@ -531,21 +428,21 @@ partition(unsigned min_isr)
 	    "of %u, %d acknowledged on its side\n", cl.r[a].id, st.epoch,
 	    st.nisr, s2.nacked - before);
 
-	q = wait_primary();
+	q = h_expect_primary(&cl);
 	CHECK(q != a, "r%u is primary on both sides", cl.r[a].id);
 	fprintf(stderr, "  majority: r%u primary (seen %llu ms after the cut, "
 	    "once the side's writes were done)\n", cl.r[q].id,
 	    (unsigned long long)(mono_ms() - t_cut));
-	send_all(&s1, 20);
+	h_send_all(&s1, 20);
 
 	/* Heal: A hears of the newer epoch, steps down, is resynced. */
 	CHECK(net_link(a, 1) == 0, "cannot plug r%u in", cl.r[a].id);
 	t_heal = mono_ms();
 	cl.r[a].cut = 0;
-	k = wait_primary();
+	k = h_expect_primary(&cl);
 	CHECK(k == q, "after the heal r%u leads, not r%u", cl.r[k].id,
 	    cl.r[q].id);
-	wait_isr(q, 3);
+	h_expect_isr(&cl, q, 3);
 	fprintf(stderr, "  healed: r%u follows r%u, ISR of 3 after %llu ms\n",
 	    cl.r[a].id, cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
 	CHECK(h_log_contains(&cl, a, "stepping down as primary"),
@@ -554,11 +451,11 @@ partition(unsigned min_isr)
 	 * new primary replaced it with a snapshot. */
 	CHECK(h_log_contains(&cl, q, "is not a prefix of ours"),
 	    "r%u did not resync r%u with a snapshot", cl.r[q].id, cl.r[a].id);
-	send_all(&s1, 10);
+	h_send_all(&s1, 10);
 	/* s2's client comes over to the lan and retries what is open. */
 	s2.c = &cl;
 	h_sender_drop(&s2);
-	CHECK(h_sender_pump(&s2, s2.n, T_PHASE_MS) == 0, "%s", s2.err);
+	CHECK(h_sender_pump(&s2, s2.n, H_PHASE_MS) == 0, "%s", s2.err);
 
 	/* Lost: what A acknowledged after the cut — with min_isr 2, none. */
 	lost = calloc((size_t)s2.n + 1, 1);
@@ -590,7 +487,7 @@ partition(unsigned min_isr)
 	}
 	lostv[0] = NULL;
 	lostv[1] = lost;
-	finish(q, ss, 2, lostv);
+	h_finish(&cl, q, ss, 2, lostv, NULL);
 	fprintf(stderr, "  stores identical; lan: %d acknowledged, all there "
 	    "once; side: %d acknowledged, %d lost\n", s1.nacked, s2.nacked,
 	    nlost);
@@ -624,27 +521,22 @@ partition_backup(unsigned min_isr)
 	fprintf(stderr, "netns partition of a backup, min_isr %u\n", min_isr);
 	snprintf(extra, sizeof extra, "min_isr %u", min_isr);
 	p = start_cluster(extra);
-	c = other_than(p, -1);
-	h_sender_init(&s1, &cl, 0x63000 + min_isr, "alice", "pa", "bob",
-	    "lan-", 4);
-	CHECK(h_sender_register(&s1, "bob", "pb", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	CHECK(h_sender_register(&s1, "alice", "pa", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	send_all(&s1, 20);
+	c = h_other_than(&cl, p, -1);
+	h_sender_start(&s1, &cl, 0x63000 + min_isr, "lan-", 4);
+	h_send_all(&s1, 20);
 
 	CHECK(net_link(c, 0) == 0, "cannot unplug r%u", cl.r[c].id);
 	t_cut = mono_ms();
 	cl.r[c].cut = 1;
-	send_all(&s1, 20);
-	q = wait_primary();
+	h_send_all(&s1, 20);
+	q = h_expect_primary(&cl);
 	CHECK(q == p, "the primary moved from r%u to r%u", cl.r[p].id,
 	    cl.r[q].id);
-	wait_isr(q, 2);
+	h_expect_isr(&cl, q, 2);
 	fprintf(stderr, "  r%u cut off; r%u primary with an ISR of 2 after "
 	    "%llu ms\n", cl.r[c].id, cl.r[q].id,
 	    (unsigned long long)(mono_ms() - t_cut));
-	send_all(&s1, 20);
+	h_send_all(&s1, 20);
 
 	/* What C made of it, asked from its own side. */
 	k = status_inside(c, min_isr == 1 ? H_ROLE_PRIMARY : H_ROLE_WAITING,
@@ -661,15 +553,14 @@ partition_backup(unsigned min_isr)
 	CHECK(net_link(c, 1) == 0, "cannot plug r%u in", cl.r[c].id);
 	t_heal = mono_ms();
 	cl.r[c].cut = 0;
-	q = wait_primary();
-	wait_isr(q, 3);
+	q = h_expect_full_isr(&cl);
 	fprintf(stderr, "  healed: r%u primary, ISR of 3 after %llu ms\n",
 	    cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
 	/* min_isr 1: C's epoch wins. min_isr 2: C promised nothing new, so
 	 * it just follows the primary it finds. */
 	CHECK(q == (min_isr == 1 ? c : p), "r%u leads after the heal, not "
 	    "r%u", cl.r[q].id, cl.r[min_isr == 1 ? c : p].id);
-	send_all(&s1, 10);
+	h_send_all(&s1, 10);
 
 	/* With min_isr 1: lost is what was acknowledged during the cut. */
 	if (min_isr == 1) {
@@ -688,7 +579,7 @@ partition_backup(unsigned min_isr)
 		    "(ISR of 2) during the partition\n", cl.r[p].id);
 	}
 	lostv[0] = lost;
-	finish(q, &ss, 1, lostv);
+	h_finish(&cl, q, &ss, 1, lostv, NULL);
 	fprintf(stderr, "  stores identical; %d acknowledged, %d lost\n",
 	    s1.nacked, nlost);
 	free(lost);

@@ -274,37 +274,68 @@ int  h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms);
 void h_sender_drop(struct h_sender *s);
 
 /* ---- shared scenarios (scenario.c) -----------------------------------------
- * Played by check_failover.c on loopback and check_netns.c across network
- * namespaces. They return -1 with a message in err (errlen bytes) instead
- * of failing the test, so the caller can dump its logs first. */
+ * The building blocks and scenarios of check_failover.c (on loopback) and
+ * check_netns.c (across network namespaces). They fail the test with
+ * CHECK (h_check.h): the binary's h_on_fail() hook shows the cluster
+ * first. The bounds are generous for ASan (~3x slower). */
+
+#define H_PHASE_MS    60000	/* one batch of messages acknowledged */
+#define H_ELECT_MS    15000	/* a primary, and every running replica its
+				   backup */
+#define H_REJOIN_MS   15000	/* a restarted replica back in the ISR */
+#define H_CONVERGE_MS 15000	/* every log where the primary's ends */
+
+/* The first replica of c that is neither a nor b (either may be -1), or
+ * -1. */
+int  h_other_than(const struct h_cluster *c, int a, int b);
+/* A primary every running replica follows, within H_ELECT_MS: its index. */
+int  h_expect_primary(struct h_cluster *c);
+/* Replica p (still primary) has n ISR members within H_REJOIN_MS. */
+void h_expect_isr(struct h_cluster *c, int p, int n);
+/* h_expect_primary, then h_expect_isr with every replica of c. */
+int  h_expect_full_isr(struct h_cluster *c);
+/* Start every replica of c, then h_expect_full_isr. */
+int  h_start_all(struct h_cluster *c);
+/* h_sender_init for alice sending bob the messages "<prefix><k>", with
+ * both accounts registered through the sender itself (H_PHASE_MS). */
+void h_sender_start(struct h_sender *s, struct h_cluster *c,
+		    uint64_t client_id, const char *prefix, int window);
+/* Queue n more messages and wait until all queued so far are answered
+ * (H_PHASE_MS). */
+void h_send_all(struct h_sender *s, int n);
+/* Queue n more and return once ack_first of them are answered: the rest
+ * are in flight or queued when the caller injects a failure. */
+void h_send_some(struct h_sender *s, int n, int ack_first);
 
 /* The six orders of two failures (B1 then B2, ..., B2 then P). */
 #define H_NORDERS 6
 const char *h_order_name(int k);
 /* On cluster c of three, primary p, all in its ISR: a sender (client_id,
- * alice to bob, "m-<k>", window 4, both accounts registered by it) sends
- * 30 messages, order k's first victim is killed with some in flight, 30
- * more, the second victim, 30 with the lone survivor, both restart and
- * rejoin, 30 more; each step's outcome is checked (who leads, the ISR).
- * The index of the primary at the end, or -1. */
-int  h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
-		    struct h_sender *s, char *err, size_t errlen);
+ * alice to bob, "m-<k>", window 4) sends 30 messages, order k's first
+ * victim is killed with some in flight, 30 more, the second victim, 30
+ * with the lone survivor, both restart and rejoin, 30 more; each step's
+ * outcome is checked (who leads, the ISR), then h_finish. */
+void h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id);
+/* The line client across a failover, on cluster c with primary p: bob
+ * and alice register and log in with two live clients, alice sends bob
+ * a message, p is killed (-9); bob's client must say it lost the
+ * connection and reconnected to a primary, alice's sends again, and bob
+ * sees each message once; both exit 0. */
+void h_client_failover(struct h_cluster *c, int p);
 /* Every message s had acknowledged is in the dump exactly once, with the
  * id its acknowledgement carried, and none twice — except messages k with
  * lost[k] set (lost may be NULL), which must be absent. Offenders are
- * listed on stderr. 0, or -1. */
-int  h_check_messages(const char *dump, const char *who,
-		      const struct h_sender *s, const char *lost, char *err,
-		      size_t errlen);
+ * listed on stderr. */
+void h_check_messages(const char *dump, const char *who,
+		      const struct h_sender *s, const char *lost);
 /* The end of a scenario: wait until every log ends where the primary's
  * does with all of c in its ISR, stop all without letting any react to
  * the others going (h_cluster_stop_quiescent, SIGTERM), dump each store
  * (log included), require them identical, and h_check_messages each
  * sender (lost[i] for senders[i]; lost may be NULL). dumps (optional, c->n
- * entries) gets the dumps; the caller frees them. 0, or -1. */
-int  h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
-	      int nsenders, const char *const *lost, char **dumps, char *err,
-	      size_t errlen);
+ * entries) gets the dumps; the caller frees them. */
+void h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
+	      int nsenders, const char *const *lost, char **dumps);
 
 /* ---- membership ------------------------------------------------------------
  * A replica that is not in the generated replicas.conf (it joins a running
