@@ -717,44 +717,39 @@ START_TEST(test_random)
 }
 END_TEST
 
-static Suite *
-config_suite(void)
-{
-	Suite *s = suite_create("config");
-	TCase *tc = h_tcase(s, "core", 60);
-
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_example);
-	tcase_add_test(tc, test_all_settings);
-	tcase_add_test(tc, test_hosts);
-	tcase_add_test(tc, test_same_port_other_host);
-	tcase_add_test(tc, test_host_max_len);
-	tcase_add_test(tc, test_whitespace_comments_crlf);
-	tcase_add_test(tc, test_cr_never_in_a_value);
-	tcase_add_test(tc, test_err_unknown_setting);
-	tcase_add_test(tc, test_err_replica_fields);
-	tcase_add_test(tc, test_err_replica_numbers);
-	tcase_add_test(tc, test_err_host);
-	tcase_add_test(tc, test_err_duplicates);
-	tcase_add_test(tc, test_err_too_many);
-	tcase_add_test(tc, test_err_setting_values);
-	tcase_add_test(tc, test_err_setting_shape);
-	tcase_add_test(tc, test_err_path_too_long);
-	tcase_add_test(tc, test_err_line_too_long);
-	tcase_add_test(tc, test_err_whole_file);
-	tcase_add_test(tc, test_err_first_wins);
-	tcase_add_test(tc, test_err_buffers);
-	tcase_add_test(tc, test_nul_stops);
-	tcase_add_test(tc, test_load_missing);
-	tcase_add_test(tc, test_load_file);
-	tcase_add_test(tc, test_load_too_large);
-	tcase_add_test(tc, test_print_settings);
-	tcase_add_test(tc, test_random);
-	return s;
-}
-
 int
 main(void)
 {
-	return h_run_suite(config_suite());
+	const TTest *tests[] = {
+		test_defaults,
+		test_example,
+		test_all_settings,
+		test_hosts,
+		test_same_port_other_host,
+		test_host_max_len,
+		test_whitespace_comments_crlf,
+		test_cr_never_in_a_value,
+		test_err_unknown_setting,
+		test_err_replica_fields,
+		test_err_replica_numbers,
+		test_err_host,
+		test_err_duplicates,
+		test_err_too_many,
+		test_err_setting_values,
+		test_err_setting_shape,
+		test_err_path_too_long,
+		test_err_line_too_long,
+		test_err_whole_file,
+		test_err_first_wins,
+		test_err_buffers,
+		test_nul_stops,
+		test_load_missing,
+		test_load_file,
+		test_load_too_large,
+		test_print_settings,
+		test_random,
+		NULL
+	};
+
+	return h_run_tests("config", "core", 60, tests);
 }

@@ -1002,28 +1002,23 @@ START_TEST(test_random)
 }
 END_TEST
 
-static Suite *
-elect_suite(void)
-{
-	Suite *s = suite_create("elect");
-	TCase *tc = h_tcase(s, "core", 0);
-
-	tcase_add_test(tc, test_logpos_cmp);
-	tcase_add_test(tc, test_isr_has);
-	tcase_add_test(tc, test_table);
-	tcase_add_test(tc, test_why);
-	tcase_add_test(tc, test_defensive);
-	tcase_add_test(tc, test_eligible);
-	tcase_add_test(tc, test_rule1_promise);
-	tcase_add_test(tc, test_rule2_freshness);
-	tcase_add_test(tc, test_rule3_established);
-	tcase_add_test(tc, test_rule4_now);
-	tcase_add_test(tc, test_random);
-	return s;
-}
-
 int
 main(void)
 {
-	return h_run_suite(elect_suite());
+	const TTest *tests[] = {
+		test_logpos_cmp,
+		test_isr_has,
+		test_table,
+		test_why,
+		test_defensive,
+		test_eligible,
+		test_rule1_promise,
+		test_rule2_freshness,
+		test_rule3_established,
+		test_rule4_now,
+		test_random,
+		NULL
+	};
+
+	return h_run_tests("elect", "core", 0, tests);
 }

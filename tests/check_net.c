@@ -1415,46 +1415,41 @@ START_TEST(test_cold_conns)
 }
 END_TEST
 
-static Suite *
-net_suite(void)
-{
-	Suite *s = suite_create("net");
-	TCase *tc = h_tcase(s, "core", 30);
-
-	tcase_add_test(tc, test_byte_at_a_time);
-	tcase_add_test(tc, test_many_frames_one_write);
-	tcase_add_test(tc, test_bad_magic);
-	tcase_add_test(tc, test_bad_version);
-	tcase_add_test(tc, test_frame_too_large);
-	tcase_add_test(tc, test_max_payload_exact);
-	tcase_add_test(tc, test_peer_closed);
-	tcase_add_test(tc, test_output_cap);
-	tcase_add_test(tc, test_output_cap_in_place);
-	tcase_add_test(tc, test_large_write_partial);
-	tcase_add_test(tc, test_close_flush);
-	tcase_add_test(tc, test_close_other_in_on_frame);
-	tcase_add_test(tc, test_pause_resume);
-	tcase_add_test(tc, test_before_sleep);
-	tcase_add_test(tc, test_conn_accessors);
-	tcase_add_test(tc, test_timer_order);
-	tcase_add_test(tc, test_timer_equal_deadlines);
-	tcase_add_test(tc, test_timer_cancel);
-	tcase_add_test(tc, test_timer_random_cancel);
-	tcase_add_test(tc, test_timer_poll_timeout);
-	tcase_add_test(tc, test_loop_run_stop);
-	tcase_add_test(tc, test_tcp_ping_pong);
-	tcase_add_test(tc, test_tcp_any_and_ipv6);
-	tcase_add_test(tc, test_tcp_refused);
-	tcase_add_test(tc, test_accept_emfile_backoff);
-	tcase_add_test(tc, test_signals);
-	tcase_add_test(tc, test_watch);
-	tcase_add_test(tc, test_many_conns);
-	tcase_add_test(tc, test_cold_conns);
-	return s;
-}
-
 int
 main(void)
 {
-	return h_run_suite(net_suite());
+	const TTest *tests[] = {
+		test_byte_at_a_time,
+		test_many_frames_one_write,
+		test_bad_magic,
+		test_bad_version,
+		test_frame_too_large,
+		test_max_payload_exact,
+		test_peer_closed,
+		test_output_cap,
+		test_output_cap_in_place,
+		test_large_write_partial,
+		test_close_flush,
+		test_close_other_in_on_frame,
+		test_pause_resume,
+		test_before_sleep,
+		test_conn_accessors,
+		test_timer_order,
+		test_timer_equal_deadlines,
+		test_timer_cancel,
+		test_timer_random_cancel,
+		test_timer_poll_timeout,
+		test_loop_run_stop,
+		test_tcp_ping_pong,
+		test_tcp_any_and_ipv6,
+		test_tcp_refused,
+		test_accept_emfile_backoff,
+		test_signals,
+		test_watch,
+		test_many_conns,
+		test_cold_conns,
+		NULL
+	};
+
+	return h_run_tests("net", "core", 30, tests);
 }

@@ -377,29 +377,24 @@ START_TEST(test_siphash)
 }
 END_TEST
 
-static Suite *
-ratelimit_suite(void)
-{
-	Suite *s = suite_create("ratelimit");
-	TCase *tc = h_tcase(s, "core", 0);
-
-	tcase_add_test(tc, test_delay_function);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_delays_double);
-	tcase_add_test(tc, test_cap);
-	tcase_add_test(tc, test_grace);
-	tcase_add_test(tc, test_reset_on_success);
-	tcase_add_test(tc, test_expiry);
-	tcase_add_test(tc, test_eviction_at_cap);
-	tcase_add_test(tc, test_kinds_independent);
-	tcase_add_test(tc, test_keys);
-	tcase_add_test(tc, test_many_keys);
-	tcase_add_test(tc, test_siphash);
-	return s;
-}
-
 int
 main(void)
 {
-	return h_run_suite(ratelimit_suite());
+	const TTest *tests[] = {
+		test_delay_function,
+		test_defaults,
+		test_delays_double,
+		test_cap,
+		test_grace,
+		test_reset_on_success,
+		test_expiry,
+		test_eviction_at_cap,
+		test_kinds_independent,
+		test_keys,
+		test_many_keys,
+		test_siphash,
+		NULL
+	};
+
+	return h_run_tests("ratelimit", "core", 0, tests);
 }

@@ -55,10 +55,11 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("validate");
-	TCase *tc = h_tcase(s, "rules", 0);
+	const TTest *tests[] = {
+		test_username_rules,
+		test_limits_match_the_table,
+		NULL
+	};
 
-	tcase_add_test(tc, test_username_rules);
-	tcase_add_test(tc, test_limits_match_the_table);
-	return h_run_suite(s);
+	return h_run_tests("validate", "rules", 0, tests);
 }

@@ -422,14 +422,15 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("chatctl");
-	TCase *tc = h_tcase(s, "status", 120);
+	const TTest *tests[] = {
+		test_usage,
+		test_operator_handshake,
+		test_status_truth,
+		test_status_waiting,
+		test_force_primary,
+		NULL
+	};
 
 	signal(SIGPIPE, SIG_IGN);	/* writes to replicas that went away */
-	tcase_add_test(tc, test_usage);
-	tcase_add_test(tc, test_operator_handshake);
-	tcase_add_test(tc, test_status_truth);
-	tcase_add_test(tc, test_status_waiting);
-	tcase_add_test(tc, test_force_primary);
-	return h_run_suite(s);
+	return h_run_tests("chatctl", "status", 120, tests);
 }

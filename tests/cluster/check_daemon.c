@@ -260,22 +260,17 @@ START_TEST(test_journal_stream)
 }
 END_TEST
 
-static Suite *
-daemon_suite(void)
-{
-	Suite *s = suite_create("daemon");
-	TCase *tc = h_tcase(s, "daemon", 120);
-
-	tcase_add_test(tc, test_bad_config);
-	tcase_add_test(tc, test_bad_arguments);
-	tcase_add_test(tc, test_lock);
-	tcase_add_test(tc, test_journal_stream);
-	return s;
-}
-
 int
 main(void)
 {
+	const TTest *tests[] = {
+		test_bad_config,
+		test_bad_arguments,
+		test_lock,
+		test_journal_stream,
+		NULL
+	};
+
 	signal(SIGPIPE, SIG_IGN);
-	return h_run_suite(daemon_suite());
+	return h_run_tests("daemon", "daemon", 120, tests);
 }

@@ -514,9 +514,10 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("wireshark dissector");
-	TCase *tc = h_tcase(s, "wire/chat.lua", 180);
+	const TTest *tests[] = {
+		test_dissector_decodes_a_session,
+		NULL
+	};
 
-	tcase_add_test(tc, test_dissector_decodes_a_session);
-	return h_run_suite(s);
+	return h_run_tests("wireshark dissector", "wire/chat.lua", 180, tests);
 }

@@ -597,24 +597,19 @@ START_TEST(test_idle_timeout)
 }
 END_TEST
 
-static Suite *
-limits_suite(void)
-{
-	Suite *s = suite_create("limits");
-	TCase *tc = h_tcase(s, "client port", 60);
-
-	tcase_add_test(tc, test_slow_down_account);
-	tcase_add_test(tc, test_slow_down_address);
-	tcase_add_test(tc, test_slow_down_burst);
-	tcase_add_test(tc, test_slow_down_delete_account);
-	tcase_add_test(tc, test_max_clients);
-	tcase_add_test(tc, test_max_inflight);
-	tcase_add_test(tc, test_idle_timeout);
-	return s;
-}
-
 int
 main(void)
 {
-	return h_run_suite(limits_suite());
+	const TTest *tests[] = {
+		test_slow_down_account,
+		test_slow_down_address,
+		test_slow_down_burst,
+		test_slow_down_delete_account,
+		test_max_clients,
+		test_max_inflight,
+		test_idle_timeout,
+		NULL
+	};
+
+	return h_run_tests("limits", "client port", 60, tests);
 }

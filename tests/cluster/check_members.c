@@ -251,12 +251,13 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("membership");
-	TCase *tc = h_tcase(s, "chatctl add/remove", 180);
+	const TTest *tests[] = {
+		test_add_and_remove_under_load,
+		test_joined_restart_and_election,
+		NULL
+	};
 
 	signal(SIGPIPE, SIG_IGN);	/* writes to replicas that went away */
 	h_on_fail(on_fail);
-	tcase_add_test(tc, test_add_and_remove_under_load);
-	tcase_add_test(tc, test_joined_restart_and_election);
-	return h_run_suite(s);
+	return h_run_tests("membership", "chatctl add/remove", 180, tests);
 }

@@ -328,11 +328,12 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("peer authentication");
-	TCase *tc = h_tcase(s, "internal port", 120);
+	const TTest *tests[] = {
+		test_no_key,
+		test_replay_and_splice,
+		test_silent_stranger,
+		NULL
+	};
 
-	tcase_add_test(tc, test_no_key);
-	tcase_add_test(tc, test_replay_and_splice);
-	tcase_add_test(tc, test_silent_stranger);
-	return h_run_suite(s);
+	return h_run_tests("peer authentication", "internal port", 120, tests);
 }

@@ -741,32 +741,27 @@ START_TEST(test_token_expiry)
 }
 END_TEST
 
-static Suite *
-single_suite(void)
-{
-	Suite *s = suite_create("single replica");
-	TCase *tc = h_tcase(s, "chat", 120);
-
-	tcase_add_test(tc, test_register_send_read_history);
-	tcase_add_test(tc, test_errors);
-	tcase_add_test(tc, test_live_push_and_receipt);
-	tcase_add_test(tc, test_drafts);
-	tcase_add_test(tc, test_delete_account);
-	tcase_add_test(tc, test_restart_sigterm);
-	tcase_add_test(tc, test_restart_kill9);
-	tcase_add_test(tc, test_retry_is_applied_once);
-	tcase_add_test(tc, test_retry_too_old);
-	tcase_add_test(tc, test_bad_input);
-	tcase_add_test(tc, test_hello_deadline);
-	tcase_add_test(tc, test_slow_reader_dropped);
-	tcase_add_test(tc, test_vanishing_client);
-	tcase_add_test(tc, test_online_after_restart);
-	tcase_add_test(tc, test_token_expiry);
-	return s;
-}
-
 int
 main(void)
 {
-	return h_run_suite(single_suite());
+	const TTest *tests[] = {
+		test_register_send_read_history,
+		test_errors,
+		test_live_push_and_receipt,
+		test_drafts,
+		test_delete_account,
+		test_restart_sigterm,
+		test_restart_kill9,
+		test_retry_is_applied_once,
+		test_retry_too_old,
+		test_bad_input,
+		test_hello_deadline,
+		test_slow_reader_dropped,
+		test_vanishing_client,
+		test_online_after_restart,
+		test_token_expiry,
+		NULL
+	};
+
+	return h_run_tests("single replica", "chat", 120, tests);
 }

@@ -25,6 +25,18 @@ h_run_suite(Suite *s)
 	return h_run_srunner(srunner_create(s));
 }
 
+int
+h_run_tests(const char *suite, const char *tcase, int timeout_s,
+	    const TTest *const tests[])
+{
+	Suite *s = suite_create(suite);
+	TCase *tc = h_tcase(s, tcase, timeout_s);
+
+	while (*tests != NULL)
+		tcase_add_test(tc, *tests++);
+	return h_run_suite(s);
+}
+
 TCase *
 h_tcase(Suite *s, const char *name, int timeout_s)
 {

@@ -19,6 +19,10 @@
 int    h_run_suite(Suite *s);
 /* The same for a runner already made (to ask srunner_fork_status()). */
 int    h_run_srunner(SRunner *sr);
+/* h_run_suite of the suite named suite with one case, tcase (timeout_s
+ * as for h_tcase), holding tests (NULL-terminated), in that order. */
+int    h_run_tests(const char *suite, const char *tcase, int timeout_s,
+		   const TTest *const tests[]);
 
 /* A new test case named name in s, timeout_s seconds per test (0:
  * Check's default). Tests are added to it with tcase_add_test(). */
