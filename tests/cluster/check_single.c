@@ -60,14 +60,23 @@ expect(const char *out, const char *needle)
 	ck_assert_ptr_nonnull(strstr(out, needle));
 }
 
+/* run, then expect one needle in what it printed. */
+static void
+run_expect(const char *script, int want_status, const char *needle)
+{
+	char *out = run(script, want_status);
+
+	expect(out, needle);
+	free(out);
+}
+
 START_TEST(test_register_send_read_history)
 {
 	char *out;
 
 	start_one();
-	out = run("/register alice pw-alice\n/register bob pw-bob\n", 0);
-	expect(out, "registered alice");
-	free(out);
+	run_expect("/register alice pw-alice\n/register bob pw-bob\n", 0,
+	    "registered alice");
 	out = run("/login alice pw-alice\n/msg bob hello bob, it is alice\n"
 	    "/msg bob second  line with  spaces\n", 0);
 	ck_assert_int_eq(h_count(out, "sent #"), 2);
@@ -92,31 +101,16 @@ END_TEST
 
 START_TEST(test_errors)
 {
-	char *out;
-
 	start_one();
 	free(run("/register alice pw\n", 0));
-	out = run("/register alice other\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/register ALICE other\n", 1);	/* case-insensitive */
-	expect(out, "error:");
-	free(out);
-	out = run("/login alice wrong\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/msg alice hi\n", 1);		/* not logged in */
-	expect(out, "error:");
-	free(out);
-	out = run("/login alice pw\n/msg nobody hi\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/frobnicate\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/register bad/name pw\n", 1);
-	expect(out, "error:");
-	free(out);
+	run_expect("/register alice other\n", 1, "error:");
+	/* case-insensitive */
+	run_expect("/register ALICE other\n", 1, "error:");
+	run_expect("/login alice wrong\n", 1, "error:");
+	run_expect("/msg alice hi\n", 1, "error:");	/* not logged in */
+	run_expect("/login alice pw\n/msg nobody hi\n", 1, "error:");
+	run_expect("/frobnicate\n", 1, "error:");
+	run_expect("/register bad/name pw\n", 1, "error:");
 	stop_all();
 }
 END_TEST
@@ -201,13 +195,10 @@ START_TEST(test_delete_account)
 	free(out);
 	out = run("/login alice pa\n/delete-account pa\n", 0);
 	free(out);
-	out = run("/login alice pa\n", 1);
-	expect(out, "error:");
-	free(out);
+	run_expect("/login alice pa\n", 1, "error:");
 	/* What alice sent stays in bob's history, under her name. */
-	out = run("/login bob pb\n/history alice\n", 0);
-	expect(out, "message from the old alice");
-	free(out);
+	run_expect("/login bob pb\n/history alice\n", 0,
+	    "message from the old alice");
 	/* The name is free again, and the new alice sees nothing old. */
 	out = run("/register alice new\n/login alice new\n/history bob\n"
 	    "/inbox\n", 0);
