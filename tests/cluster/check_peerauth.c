@@ -32,8 +32,6 @@ static uint8_t key[AUTH_KEY_BYTES];
 static void
 start(void)
 {
-	char path[600];
-	FILE *f;
 	int i, p;
 
 	ck_assert_int_eq(h_cluster_create(&cl, 3, NULL), 0);
@@ -42,11 +40,7 @@ start(void)
 	p = h_wait_primary(&cl, T_MS);
 	ck_assert_int_ge(p, 0);
 	ck_assert_int_eq(h_wait_isr(&cl, p, 3, T_MS), 0);
-	snprintf(path, sizeof path, "%s/cluster.key", cl.dir);
-	f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fread(key, 1, sizeof key, f), sizeof key);
-	fclose(f);
+	ck_assert_int_eq(h_cluster_key(&cl, key), 0);
 }
 
 /* Everybody's epoch and log end, to show nothing changed. */
@@ -175,6 +169,25 @@ error_code(struct fake *f, const struct wire_header *h)
 	return e.code;
 }
 
+/* A connection that did the handshake with the cluster's key. */
+static void
+fake_open_authed(struct fake *f)
+{
+	fake_open(f);
+	ck_assert_int_eq(fake_hello(f), 0);
+	ck_assert_int_eq(fake_auth(f, key), 0);
+}
+
+/* h, f's last frame, is an ERROR with code, and replica 3 closes the
+ * connection; f is closed too. */
+static void
+expect_refused(struct fake *f, const struct wire_header *h, uint16_t code)
+{
+	ck_assert_uint_eq(error_code(f, h), code);
+	ck_assert_int_eq(h_raw_closed(f->fd, T_MS), 1);
+	fake_close(f);
+}
+
 /* Frames a stranger might send first; none may do anything. */
 START_TEST(test_no_key)
 {
@@ -207,17 +220,13 @@ START_TEST(test_no_key)
 		fake_open(&f);
 		ck_assert_int_eq(h_raw_send(f.fd, ops[i], 0, &m), 0);
 		ck_assert_int_eq(h_raw_recv(f.fd, &hdr, &f.in, T_MS), 0);
-		ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_HELLO_FIRST);
-		ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-		fake_close(&f);
+		expect_refused(&f, &hdr, WIRE_E_HELLO_FIRST);
 
 		fake_open(&f);
 		ck_assert_int_eq(fake_hello(&f), 0);
 		ck_assert_int_eq(h_raw_send(f.fd, ops[i], 0, &m), 0);
 		ck_assert_int_eq(h_raw_recv(f.fd, &hdr, &f.in, T_MS), 0);
-		ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-		ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-		fake_close(&f);
+		expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 	}
 	/* A wrong key. */
 	auth_random(wrong, sizeof wrong);
@@ -260,9 +269,7 @@ START_TEST(test_replay_and_splice)
 	ping.token = 42;
 
 	/* Replay. */
-	fake_open(&f);
-	ck_assert_int_eq(fake_hello(&f), 0);
-	ck_assert_int_eq(fake_auth(&f, key), 0);
+	fake_open_authed(&f);
 	fake_seal(&f, WIRE_OP_PING, &ping, &frame);
 	ck_assert_int_eq(h_raw_write(f.fd, buf_head(&frame),
 	    buf_pending(&frame)), 0);
@@ -272,35 +279,23 @@ START_TEST(test_replay_and_splice)
 	ck_assert_int_eq(h_raw_write(f.fd, buf_head(&frame),
 	    buf_pending(&frame)), 0);
 	ck_assert_int_eq(recv_skip_heartbeats(&f, &hdr), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 
 	/* Splice: sealed for connection g, sent on connection f. */
-	fake_open(&g);
-	ck_assert_int_eq(fake_hello(&g), 0);
-	ck_assert_int_eq(fake_auth(&g, key), 0);
+	fake_open_authed(&g);
 	fake_seal(&g, WIRE_OP_PING, &ping, &other);
-	fake_open(&f);
-	ck_assert_int_eq(fake_hello(&f), 0);
-	ck_assert_int_eq(fake_auth(&f, key), 0);
+	fake_open_authed(&f);
 	ck_assert_int_eq(h_raw_write(f.fd, buf_head(&other),
 	    buf_pending(&other)), 0);
 	ck_assert_int_eq(recv_skip_heartbeats(&f, &hdr), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 	fake_close(&g);
 
 	/* Unsealed after the handshake. */
-	fake_open(&f);
-	ck_assert_int_eq(fake_hello(&f), 0);
-	ck_assert_int_eq(fake_auth(&f, key), 0);
+	fake_open_authed(&f);
 	ck_assert_int_eq(h_raw_send(f.fd, WIRE_OP_PING, 0, &ping), 0);
 	ck_assert_int_eq(recv_skip_heartbeats(&f, &hdr), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 
 	buf_free(&frame);
 	buf_free(&other);
@@ -318,9 +313,7 @@ START_TEST(test_silent_stranger)
 	ck_assert_int_eq(h_replica_start(&cl, 2), 0);
 	fake_open(&f);
 	ck_assert_int_eq(h_raw_recv(f.fd, &hdr, &f.in, T_MS), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_TIMEOUT);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_TIMEOUT);
 	h_cluster_destroy(&cl);
 }
 END_TEST
