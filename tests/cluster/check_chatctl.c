@@ -177,6 +177,20 @@ wait_row(uint32_t id, const char *want, int rc)
 
 /* ---- the operator's handshake ------------------------------------------- */
 
+/* hello with request id rid on a new connection to replica 1's internal
+ * port; its answer in *h and b. Returns the connection. */
+static int
+hello_answer(const struct wire_HELLO *hello, uint32_t rid,
+	     struct wire_header *h, struct buf *b)
+{
+	int fd = h_raw_connect(cl.r[0].internal_port, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, rid, hello), 0);
+	ck_assert_int_eq(h_raw_recv(fd, h, b, T_MS), 0);
+	return fd;
+}
+
 START_TEST(test_operator_handshake)
 {
 	struct wire_ADMIN_STATUS req;
@@ -219,19 +233,13 @@ START_TEST(test_operator_handshake)
 	hello.kind = 3;
 	hello.nonce.ptr = nonce;
 	hello.nonce.len = sizeof nonce;
-	fd = h_raw_connect(cl.r[0].internal_port, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, 4242, &hello), 0);
-	ck_assert_int_eq(h_raw_recv(fd, &h, &b, T_MS), 0);
+	fd = hello_answer(&hello, 4242, &h, &b);
 	ck_assert_uint_eq(h.opcode, WIRE_OP_HELLO);
 	ck_assert_uint_eq(h.request_id, 4242);
 	close(fd);
 
 	hello.version_min = hello.version_max = WIRE_VERSION_MAX + 1;
-	fd = h_raw_connect(cl.r[0].internal_port, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, 77, &hello), 0);
-	ck_assert_int_eq(h_raw_recv(fd, &h, &b, T_MS), 0);
+	fd = hello_answer(&hello, 77, &h, &b);
 	ck_assert_uint_eq(h.opcode, WIRE_OP_ERROR);
 	ck_assert_uint_eq(h.request_id, 77);
 	ck_assert_uint_eq(get_be16(buf_head(&b)), WIRE_E_BAD_VERSION);
@@ -240,10 +248,7 @@ START_TEST(test_operator_handshake)
 
 	hello.version_min = hello.version_max = WIRE_VERSION_MAX;
 	hello.replica_id = 2;
-	fd = h_raw_connect(cl.r[0].internal_port, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, 5, &hello), 0);
-	ck_assert_int_eq(h_raw_recv(fd, &h, &b, T_MS), 0);
+	fd = hello_answer(&hello, 5, &h, &b);
 	ck_assert_uint_eq(h.opcode, WIRE_OP_ERROR);
 	ck_assert_uint_eq(get_be16(buf_head(&b)), WIRE_E_NOT_AUTHORIZED);
 	close(fd);
