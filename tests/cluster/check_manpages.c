@@ -330,32 +330,33 @@ entry(const char *sec, const char *name)
 	return strndup(s, (size_t)(e - s) + 1);
 }
 
-/* text contains phrase (any case) with no letter or digit on either side. */
+/* text contains phrase (any case) with no character that is(c) says is
+ * part of a word on either side. */
 static int
-has_phrase(const char *text, const char *phrase)
+has_bounded(const char *text, const char *phrase, int (*is)(int))
 {
 	size_t n = strlen(phrase);
 	const char *s;
 
 	for (s = text; (s = strcasestr(s, phrase)) != NULL; s++)
-		if ((s == text || !isalnum((unsigned char)s[-1])) &&
-		    !isalnum((unsigned char)s[n]))
+		if ((s == text || !is((unsigned char)s[-1])) &&
+		    !is((unsigned char)s[n]))
 			return 1;
 	return 0;
+}
+
+/* text contains phrase (any case) with no letter or digit on either side. */
+static int
+has_phrase(const char *text, const char *phrase)
+{
+	return has_bounded(text, phrase, isalnum);
 }
 
 /* text has word as a run of letters of its own, in any case. */
 static int
 has_word(const char *text, const char *word)
 {
-	size_t n = strlen(word);
-	const char *s;
-
-	for (s = text; (s = strcasestr(s, word)) != NULL; s++)
-		if ((s == text || !isalpha((unsigned char)s[-1])) &&
-		    !isalpha((unsigned char)s[n]))
-			return 1;
-	return 0;
+	return has_bounded(text, word, isalpha);
 }
 
 /* The names of the ".It Cm NAME" entries of a section. */
