@@ -219,7 +219,7 @@ run_against_fake(enum fake_mode mode)
 {
 	struct h_cluster c;
 	struct fake_report rep;
-	struct h_chat ch;
+	struct h_proc ch;
 	uint16_t port;
 	int lfd, pfd[2], status, rc;
 	uint64_t gap;
@@ -248,11 +248,11 @@ run_against_fake(enum fake_mode mode)
 	close(lfd);
 
 	ck_assert_int_eq(h_chat_spawn(&c, &ch), 0);
-	ck_assert_int_eq(h_chat_send(&ch, "/register alice secret"), 0);
+	ck_assert_int_eq(h_proc_send(&ch, "/register alice secret"), 0);
 	/* Deadline, reconnect, answer: well within T_WAIT_MS. */
-	ck_assert_msg(h_chat_wait(&ch, "registered alice", T_WAIT_MS) == 0,
+	ck_assert_msg(h_proc_expect(&ch, "registered alice", T_WAIT_MS) == 0,
 	    "no registration after the reconnect:\n%s", ch.out);
-	rc = h_chat_finish(&ch, T_CLIENT_MS);
+	rc = h_proc_finish(&ch, T_CLIENT_MS);
 	ck_assert_msg(rc == 0, "chat exited %d:\n%s", rc, ch.out);
 
 	memset(&rep, 0, sizeof rep);
@@ -404,13 +404,13 @@ END_TEST
 START_TEST(test_color_always_marks_errors_and_notices)
 {
 	const char *args[] = { "--color=always", NULL };
-	struct h_chat ch;
+	struct h_proc ch;
 	int rc;
 
 	ck_assert_int_eq(h_chat_spawn_args(&cl, &ch, args), 0);
-	ck_assert_int_eq(h_chat_send(&ch, "/status"), 0);
-	ck_assert_int_eq(h_chat_send(&ch, "/nope"), 0);
-	rc = h_chat_finish(&ch, T_CLIENT_MS);
+	ck_assert_int_eq(h_proc_send(&ch, "/status"), 0);
+	ck_assert_int_eq(h_proc_send(&ch, "/nope"), 0);
+	rc = h_proc_finish(&ch, T_CLIENT_MS);
 	ck_assert_int_eq(rc, 1);
 	ck_assert_msg(strstr(ch.out, "\033[36m* connected to replica 1 ("
 	    "primary, epoch ") != NULL, "%s", ch.out);

@@ -17,14 +17,11 @@
  * does (run_user_scripts_when_superuser = true).
  */
 #include <check.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
@@ -50,47 +47,6 @@ poll_pause(void)
 	struct timespec ts = { 0, 10 * 1000000 };
 
 	nanosleep(&ts, NULL);
-}
-
-/* Start argv with stdout and stderr to files; it dies with us. */
-static pid_t
-spawn(char *const argv[], const char *out_path, const char *err_path)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(126);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for pid to exit within timeout_ms (then SIGKILL). Exit status,
- * or -1 if it had to be killed or did not exit normally. */
-static int
-wait_exit(pid_t pid, int timeout_ms)
-{
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-	int st;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		if (r < 0 || mono_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		poll_pause();
-	}
 }
 
 /* A whole file, NUL-terminated (caller frees; "" if unreadable); a
@@ -365,10 +321,9 @@ keep_capture(const char *cap)
 
 START_TEST(test_dissector_decodes_a_session)
 {
-	char cap[600], err[600], filter[200], code[16], path[1024], *text;
-	char *errs;
+	char cap[600], filter[200], code[16], path[1024], *text;
 	const char *fields[3 + 2 * NCOLS];
-	pid_t dumpcap;
+	struct h_proc dumpcap;
 	uint64_t deadline;
 	uint16_t ecode;
 	unsigned cport, iport;
@@ -394,38 +349,27 @@ START_TEST(test_dissector_decodes_a_session)
 
 	/* Capture first, so the internal handshake is in it too. */
 	snprintf(cap, sizeof cap, "%s/session.pcapng", cl.dir);
-	snprintf(err, sizeof err, "%s/dumpcap.err", cl.dir);
 	snprintf(filter, sizeof filter, "tcp port %u or tcp port %u or "
 	    "tcp port %u or tcp port %u", cl.r[0].client_port,
 	    cl.r[0].internal_port, cl.r[1].client_port, cl.r[1].internal_port);
 	{
-		char *const argv[] = { (char *)"dumpcap", (char *)"-q",
-		    (char *)"-i", (char *)"lo", (char *)"-f", filter,
-		    (char *)"-w", cap, NULL };
+		const char *argv[] = { "dumpcap", "-q", "-i", "lo", "-f",
+		    filter, "-w", cap, NULL };
 
-		dumpcap = spawn(argv, "/dev/null", err);
+		ck_assert_int_eq(h_proc_start(&dumpcap, "dumpcap", argv, NULL,
+		    NULL, H_PROC_MERGE), 0);
 	}
-	ck_assert_int_gt(dumpcap, 0);
 	/* dumpcap says "Capturing on 'Loopback: lo'" once the filter is in
 	 * place; a failure (no permission) ends it instead. */
-	deadline = mono_ms() + T_MS;
-	for (;;) {
-		errs = slurp(err, NULL);
-		if (strstr(errs, "Capturing on"))
-			break;
-		if (waitpid(dumpcap, NULL, WNOHANG) == dumpcap) {
-			printf("check_dissector: SKIPPED: dumpcap cannot "
-			    "capture on lo (root or CAP_NET_RAW needed):\n%s\n",
-			    errs);
-			free(errs);
-			h_cluster_destroy(&cl);
-			return;
-		}
-		free(errs);
-		ck_assert_msg(mono_ms() < deadline, "dumpcap not ready");
-		poll_pause();
+	if (h_proc_expect(&dumpcap, "Capturing on", T_MS) != 0) {
+		ck_assert_msg(dumpcap.so.fd < 0, "dumpcap not ready");
+		h_proc_finish(&dumpcap, T_MS);
+		printf("check_dissector: SKIPPED: dumpcap cannot capture on lo "
+		    "(root or CAP_NET_RAW needed):\n%s\n", dumpcap.out);
+		free(dumpcap.out);
+		h_cluster_destroy(&cl);
+		return;
 	}
-	free(errs);
 
 	for (i = 0; i < 2; i++)
 		ck_assert_int_eq(h_replica_start(&cl, i), 0);
@@ -444,8 +388,9 @@ START_TEST(test_dissector_decodes_a_session)
 		ck_assert_msg(mono_ms() < deadline, "PONG not captured");
 		poll_pause();
 	}
-	kill(dumpcap, SIGTERM);
-	ck_assert_int_eq(wait_exit(dumpcap, T_MS), 0);
+	kill(dumpcap.pid, SIGTERM);
+	ck_assert_int_eq(h_proc_finish(&dumpcap, T_MS), 0);
+	free(dumpcap.out);
 	h_cluster_stop_all(&cl, SIGTERM);
 
 	/* Every field of interest, one line per packet. */

@@ -117,33 +117,33 @@ END_TEST
 
 START_TEST(test_live_push_and_receipt)
 {
-	struct h_chat bob, alice;
+	struct h_proc bob, alice;
 
 	start_one();
 	free(run("/register alice pa\n/register bob pb\n", 0));
 	ck_assert_int_eq(h_chat_spawn(&cl, &bob), 0);
 	ck_assert_int_eq(h_chat_spawn(&cl, &alice), 0);
-	h_chat_send(&bob, "/login bob pb");
-	h_chat_send(&alice, "/login alice pa");
-	ck_assert_int_eq(h_chat_wait(&bob, "logged in", T_WAIT_MS), 0);
-	ck_assert_int_eq(h_chat_wait(&alice, "logged in", T_WAIT_MS), 0);
-	h_chat_send(&alice, "/users");
-	ck_assert_int_eq(h_chat_wait(&alice, "bob", T_WAIT_MS), 0);
-	ck_assert_int_eq(h_chat_wait(&alice, "online", T_WAIT_MS), 0);
+	h_proc_send(&bob, "/login bob pb");
+	h_proc_send(&alice, "/login alice pa");
+	ck_assert_int_eq(h_proc_expect(&bob, "logged in", T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_expect(&alice, "logged in", T_WAIT_MS), 0);
+	h_proc_send(&alice, "/users");
+	ck_assert_int_eq(h_proc_expect(&alice, "bob", T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_expect(&alice, "online", T_WAIT_MS), 0);
 
-	h_chat_send(&alice, "/msg bob pushed without polling");
+	h_proc_send(&alice, "/msg bob pushed without polling");
 	/* bob asked for nothing: the line arrives by push. */
-	ck_assert_int_eq(h_chat_wait(&bob, "pushed without polling",
+	ck_assert_int_eq(h_proc_expect(&bob, "pushed without polling",
 	    T_WAIT_MS), 0);
 	ck_assert_ptr_nonnull(strstr(bob.out, "alice"));
 	ck_assert_ptr_nonnull(strstr(bob.out, "#1"));
 
 	/* bob reads it; alice, online, gets a receipt. */
-	h_chat_send(&bob, "/read");
-	ck_assert_int_eq(h_chat_wait(&alice, "read by bob", T_WAIT_MS), 0);
+	h_proc_send(&bob, "/read");
+	ck_assert_int_eq(h_proc_expect(&alice, "read by bob", T_WAIT_MS), 0);
 
-	ck_assert_int_eq(h_chat_finish(&bob, T_WAIT_MS), 0);
-	ck_assert_int_eq(h_chat_finish(&alice, T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_finish(&bob, T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_finish(&alice, T_WAIT_MS), 0);
 	free(bob.out);
 	free(alice.out);
 	stop_all();

@@ -372,47 +372,8 @@ h_replica_stop(struct h_cluster *c, int i, int sig)
 
 /* ---- clients ------------------------------------------------------------ */
 
-static void
-append(struct h_chat *ch, const char *p, size_t n)
-{
-	if (ch->len + n + 1 > ch->cap) {
-		size_t cap = ch->cap ? ch->cap : 4096;
-		while (cap < ch->len + n + 1)
-			cap *= 2;
-		ch->out = realloc(ch->out, cap);
-		if (ch->out == NULL)
-			abort();
-		ch->cap = cap;
-	}
-	memcpy(ch->out + ch->len, p, n);
-	ch->len += n;
-	ch->out[ch->len] = '\0';
-}
-
-/* Read what is available within timeout_ms; 0 data or timeout, -1 EOF. */
-static int
-pump(struct h_chat *ch, int timeout_ms)
-{
-	struct pollfd pfd = { ch->out_fd, POLLIN, 0 };
-	char tmp[4096];
-	ssize_t n;
-
-	if (ch->out_fd < 0)
-		return -1;
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return 0;
-	n = read(ch->out_fd, tmp, sizeof tmp);
-	if (n <= 0) {
-		close(ch->out_fd);
-		ch->out_fd = -1;
-		return -1;
-	}
-	append(ch, tmp, (size_t)n);
-	return 0;
-}
-
 int
-h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
+h_chat_spawn(const struct h_cluster *c, struct h_proc *ch)
 {
 	return h_chat_spawn_args(c, ch, NULL);
 }
@@ -435,89 +396,15 @@ cluster_argv(const char **argv, const struct h_cluster *c, const char *prog,
 }
 
 int
-h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
+h_chat_spawn_args(const struct h_cluster *c, struct h_proc *ch,
 		  const char *const *args)
 {
 	const char *argv[H_CHAT_MAX_ARGS + 4];
-	int in[2], out[2];
 	char path[600];
 
-	memset(ch, 0, sizeof *ch);
-	/* Close-on-exec: a client spawned later must not inherit this one's
-	 * stdin, or this one would never see end of input. */
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
-		return -1;
 	cluster_argv(argv, c, "chat", args);
-	h_bin_path("chat", path, sizeof path);
-	ch->pid = fork();
-	if (ch->pid < 0)
-		return -1;
-	if (ch->pid == 0) {
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		execv(path, (char *const *)argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	ch->in_fd = in[1];
-	ch->out_fd = out[0];
-	append(ch, "", 0);
-	return 0;
-}
-
-int
-h_chat_send(struct h_chat *ch, const char *line)
-{
-	size_t n = strlen(line);
-
-	if (write(ch->in_fd, line, n) != (ssize_t)n ||
-	    write(ch->in_fd, "\n", 1) != 1)
-		return -1;
-	return 0;
-}
-
-int
-h_chat_wait(struct h_chat *ch, const char *needle, int timeout_ms)
-{
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-
-	while (strstr(ch->out, needle) == NULL) {
-		uint64_t now = mono_ms();
-
-		if (now >= deadline || pump(ch, (int)(deadline - now)) < 0)
-			return strstr(ch->out, needle) ? 0 : -1;
-	}
-	return 0;
-}
-
-int
-h_chat_finish(struct h_chat *ch, int timeout_ms)
-{
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	if (ch->in_fd >= 0) {
-		close(ch->in_fd);
-		ch->in_fd = -1;
-	}
-	while (mono_ms() < deadline) {
-		pump(ch, 10);
-		if (waitpid(ch->pid, &status, WNOHANG) == ch->pid) {
-			while (pump(ch, 0) == 0 && ch->out_fd >= 0)
-				;
-			if (ch->out_fd >= 0)
-				close(ch->out_fd);
-			ch->out_fd = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		}
-	}
-	kill(ch->pid, SIGKILL);
-	waitpid(ch->pid, &status, 0);
-	if (ch->out_fd >= 0)
-		close(ch->out_fd);
-	ch->out_fd = -1;
-	return -1;
+	return h_proc_start(ch, h_bin_path("chat", path, sizeof path), argv,
+	    NULL, NULL, H_PROC_STDIN);
 }
 
 int

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "h_run.h"
 
 #define H_MAX_REPLICAS 5
 
@@ -87,26 +88,15 @@ int  h_cluster_run(const struct h_cluster *c, const char *prog,
 		   const char *const *args, const char *input, char **out,
 		   int timeout_ms);
 
-/* A chat client kept running, for live tests (pushes between two users). */
-struct h_chat {
-	pid_t pid;
-	int   in_fd;		/* its stdin */
-	int   out_fd;		/* its stdout */
-	char *out;		/* everything read so far */
-	size_t len, cap;
-};
-int  h_chat_spawn(const struct h_cluster *c, struct h_chat *ch);
+/* A chat client kept running ("chat -c CONF"), for live tests (pushes
+ * between two users): h_proc_send it lines, h_proc_expect what it
+ * prints, h_proc_finish it. 0 or -1. */
+int  h_chat_spawn(const struct h_cluster *c, struct h_proc *ch);
 /* The same with more arguments after "-c CONF" (NULL-terminated, at
  * most H_CHAT_MAX_ARGS). */
 #define H_CHAT_MAX_ARGS 16
-int  h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
+int  h_chat_spawn_args(const struct h_cluster *c, struct h_proc *ch,
 		       const char *const *args);
-/* Send one command line (a newline is added). */
-int  h_chat_send(struct h_chat *ch, const char *line);
-/* Wait until the output contains needle (at most timeout_ms). 0 or -1. */
-int  h_chat_wait(struct h_chat *ch, const char *needle, int timeout_ms);
-/* Close stdin, wait for exit (bounded); returns the exit status or -1. */
-int  h_chat_finish(struct h_chat *ch, int timeout_ms);
 
 /* Raw protocol access, for tests below the client. Blocking socket. */
 struct buf;

@@ -208,39 +208,39 @@ h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id)
 void
 h_client_failover(struct h_cluster *c, int p)
 {
-	struct h_chat alice, bob;
+	struct h_proc alice, bob;
 
 	ck_assert_int_eq(h_chat_spawn(c, &bob), 0);
 	ck_assert_int_eq(h_chat_spawn(c, &alice), 0);
-	h_chat_send(&bob, "/register bob pb");
-	h_chat_send(&alice, "/register alice pa");
-	CHECK(h_chat_wait(&bob, "registered bob", H_PHASE_MS) == 0, "bob");
-	CHECK(h_chat_wait(&alice, "registered alice", H_PHASE_MS) == 0,
+	h_proc_send(&bob, "/register bob pb");
+	h_proc_send(&alice, "/register alice pa");
+	CHECK(h_proc_expect(&bob, "registered bob", H_PHASE_MS) == 0, "bob");
+	CHECK(h_proc_expect(&alice, "registered alice", H_PHASE_MS) == 0,
 	    "alice");
-	h_chat_send(&bob, "/login bob pb");
-	h_chat_send(&alice, "/login alice pa");
-	CHECK(h_chat_wait(&bob, "logged in", H_PHASE_MS) == 0, "bob login");
-	CHECK(h_chat_wait(&alice, "logged in", H_PHASE_MS) == 0,
+	h_proc_send(&bob, "/login bob pb");
+	h_proc_send(&alice, "/login alice pa");
+	CHECK(h_proc_expect(&bob, "logged in", H_PHASE_MS) == 0, "bob login");
+	CHECK(h_proc_expect(&alice, "logged in", H_PHASE_MS) == 0,
 	    "alice login");
-	h_chat_send(&alice, "/msg bob before the failover");
-	CHECK(h_chat_wait(&bob, "before the failover", H_PHASE_MS) == 0,
+	h_proc_send(&alice, "/msg bob before the failover");
+	CHECK(h_proc_expect(&bob, "before the failover", H_PHASE_MS) == 0,
 	    "bob did not get the first message:\n%s", bob.out);
 
 	CHECK(h_replica_stop(c, p, SIGKILL) != -1, "r%u did not stop",
 	    c->r[p].id);
-	CHECK(h_chat_wait(&bob, "lost", H_PHASE_MS) == 0 &&
-	    h_chat_wait(&bob, "reconnected to replica", H_PHASE_MS) == 0 &&
-	    h_chat_wait(&bob, "primary, epoch", H_PHASE_MS) == 0,
+	CHECK(h_proc_expect(&bob, "lost", H_PHASE_MS) == 0 &&
+	    h_proc_expect(&bob, "reconnected to replica", H_PHASE_MS) == 0 &&
+	    h_proc_expect(&bob, "primary, epoch", H_PHASE_MS) == 0,
 	    "bob's client did not say it reconnected:\n%s", bob.out);
-	h_chat_send(&alice, "/msg bob after the failover");
-	CHECK(h_chat_wait(&alice, "sent #", H_PHASE_MS) == 0, "alice");
-	CHECK(h_chat_wait(&bob, "after the failover", H_PHASE_MS) == 0,
+	h_proc_send(&alice, "/msg bob after the failover");
+	CHECK(h_proc_expect(&alice, "sent #", H_PHASE_MS) == 0, "alice");
+	CHECK(h_proc_expect(&bob, "after the failover", H_PHASE_MS) == 0,
 	    "bob did not get the second message:\n%s", bob.out);
 	CHECK(h_count(bob.out, "before the failover") == 1 &&
 	    h_count(bob.out, "after the failover") == 1,
 	    "a message was shown twice or not at all:\n%s", bob.out);
-	CHECK(h_chat_finish(&alice, H_PHASE_MS) == 0, "alice's exit status");
-	CHECK(h_chat_finish(&bob, H_PHASE_MS) == 0, "bob's exit status");
+	CHECK(h_proc_finish(&alice, H_PHASE_MS) == 0, "alice's exit status");
+	CHECK(h_proc_finish(&bob, H_PHASE_MS) == 0, "bob's exit status");
 	free(alice.out);
 	free(bob.out);
 }
