@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../src/client/client.h"
+#include "h_check.h"
 
 /* 2026-11-21 10:00:01 UTC */
 #define T0 1795255201000ull
@@ -822,7 +823,7 @@ client_suite(void)
 	Suite *s = suite_create("client");
 	TCase *t;
 
-	t = tcase_create("parse");
+	t = h_tcase(s, "parse", 0);
 	tcase_add_test(t, parse_every_command);
 	tcase_add_test(t, parse_text_verbatim);
 	tcase_add_test(t, parse_arg_counts);
@@ -830,16 +831,14 @@ client_suite(void)
 	tcase_add_test(t, parse_long_line);
 	tcase_add_test(t, parse_delete_max_ids);
 	tcase_add_test(t, command_table);
-	suite_add_tcase(s, t);
 
-	t = tcase_create("validate");
+	t = h_tcase(s, "validate", 0);
 	tcase_add_test(t, validate_username);
 	tcase_add_test(t, validate_body);
 	tcase_add_test(t, validate_other_fields);
 	tcase_add_test(t, numbers);
-	suite_add_tcase(s, t);
 
-	t = tcase_create("format");
+	t = h_tcase(s, "format", 0);
 	tcase_add_test(t, format_message);
 	tcase_add_test(t, format_message_escapes);
 	tcase_add_test(t, format_message_read_mark);
@@ -849,41 +848,30 @@ client_suite(void)
 	tcase_add_test(t, format_time_local);
 	tcase_add_test(t, format_status);
 	tcase_add_test(t, format_roles_errors);
-	suite_add_tcase(s, t);
 
-	t = tcase_create("options");
+	t = h_tcase(s, "options", 0);
 	tcase_add_test(t, color_choice);
 	tcase_add_test(t, password_file);
-	suite_add_tcase(s, t);
 
-	t = tcase_create("ledit");
+	t = h_tcase(s, "ledit", 0);
 	tcase_add_test(t, ledit_typing);
 	tcase_add_test(t, ledit_backspace_utf8);
 	tcase_add_test(t, ledit_kill_keys);
 	tcase_add_test(t, ledit_control_keys);
 	tcase_add_test(t, ledit_full);
-	suite_add_tcase(s, t);
 
-	t = tcase_create("shown");
+	t = h_tcase(s, "shown", 0);
 	tcase_add_test(t, shown_basics);
 	tcase_add_test(t, shown_catch_up);
 	tcase_add_test(t, shown_out_of_band_ids);
 	tcase_add_test(t, shown_full);
-	suite_add_tcase(s, t);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	setenv("TZ", "UTC", 1);
 	tzset();
-	sr = srunner_create(client_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_suite(client_suite());
 }

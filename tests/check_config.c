@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "h_check.h"
 
 #define NAME "replicas.conf"
 
@@ -639,18 +640,6 @@ START_TEST(test_print_settings)
 }
 END_TEST
 
-/* xorshift64: a fixed, portable sequence for the random-input test. */
-static uint64_t
-xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* Append a random piece, biased towards things the grammar knows. */
 static size_t
 random_piece(uint64_t *rng, char *out, size_t room)
@@ -662,7 +651,7 @@ random_piece(uint64_t *rng, char *out, size_t room)
 		"99999999999999999999", " ", "\t", "\n", "\r\n", "#", "\r",
 		"log_keep", "x",
 	};
-	uint64_t r = xorshift64(rng);
+	uint64_t r = h_xorshift64(rng);
 	size_t n;
 
 	if (room == 0)
@@ -687,15 +676,15 @@ START_TEST(test_random)
 	int iter, nok = 0;
 
 	for (iter = 0; iter < 5000; iter++) {
-		size_t len = 0, want = xorshift64(&rng) % 400;
+		size_t len = 0, want = h_xorshift64(&rng) % 400;
 		int rc;
 
-		if (iter % 500 == 0)
-			want = 4000 + xorshift64(&rng) % 1000; /* long lines */
+		if (iter % 500 == 0)	/* long lines */
+			want = 4000 + h_xorshift64(&rng) % 1000;
 		if (iter % 3 == 0) {
 			/* Pure random bytes, NULs included. */
 			for (len = 0; len < want; len++)
-				text[len] = (char)xorshift64(&rng);
+				text[len] = (char)h_xorshift64(&rng);
 		} else {
 			if (iter % 2 == 0)
 				len = (size_t)snprintf(text, sizeof(text),
@@ -728,52 +717,39 @@ START_TEST(test_random)
 }
 END_TEST
 
-static Suite *
-config_suite(void)
-{
-	Suite *s = suite_create("config");
-	TCase *tc = tcase_create("core");
-
-	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_example);
-	tcase_add_test(tc, test_all_settings);
-	tcase_add_test(tc, test_hosts);
-	tcase_add_test(tc, test_same_port_other_host);
-	tcase_add_test(tc, test_host_max_len);
-	tcase_add_test(tc, test_whitespace_comments_crlf);
-	tcase_add_test(tc, test_cr_never_in_a_value);
-	tcase_add_test(tc, test_err_unknown_setting);
-	tcase_add_test(tc, test_err_replica_fields);
-	tcase_add_test(tc, test_err_replica_numbers);
-	tcase_add_test(tc, test_err_host);
-	tcase_add_test(tc, test_err_duplicates);
-	tcase_add_test(tc, test_err_too_many);
-	tcase_add_test(tc, test_err_setting_values);
-	tcase_add_test(tc, test_err_setting_shape);
-	tcase_add_test(tc, test_err_path_too_long);
-	tcase_add_test(tc, test_err_line_too_long);
-	tcase_add_test(tc, test_err_whole_file);
-	tcase_add_test(tc, test_err_first_wins);
-	tcase_add_test(tc, test_err_buffers);
-	tcase_add_test(tc, test_nul_stops);
-	tcase_add_test(tc, test_load_missing);
-	tcase_add_test(tc, test_load_file);
-	tcase_add_test(tc, test_load_too_large);
-	tcase_add_test(tc, test_print_settings);
-	tcase_add_test(tc, test_random);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
+	const TTest *tests[] = {
+		test_defaults,
+		test_example,
+		test_all_settings,
+		test_hosts,
+		test_same_port_other_host,
+		test_host_max_len,
+		test_whitespace_comments_crlf,
+		test_cr_never_in_a_value,
+		test_err_unknown_setting,
+		test_err_replica_fields,
+		test_err_replica_numbers,
+		test_err_host,
+		test_err_duplicates,
+		test_err_too_many,
+		test_err_setting_values,
+		test_err_setting_shape,
+		test_err_path_too_long,
+		test_err_line_too_long,
+		test_err_whole_file,
+		test_err_first_wins,
+		test_err_buffers,
+		test_nul_stops,
+		test_load_missing,
+		test_load_file,
+		test_load_too_large,
+		test_print_settings,
+		test_random,
+		NULL
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_tests("config", "core", 60, tests);
 }

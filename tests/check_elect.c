@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "../src/repl_elect.h"
+#include "h_check.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -851,21 +852,10 @@ END_TEST
 
 /* ---- property test ------------------------------------------------------ */
 
-static uint64_t
-xorshift64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 static unsigned
 rnd(uint64_t *s, unsigned n)
 {
-	return (unsigned)(xorshift64(s) % n);
+	return (unsigned)(h_xorshift64(s) % n);
 }
 
 /* Checks the decision against the rules, written out directly. */
@@ -1012,35 +1002,23 @@ START_TEST(test_random)
 }
 END_TEST
 
-static Suite *
-elect_suite(void)
-{
-	Suite *s = suite_create("elect");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_logpos_cmp);
-	tcase_add_test(tc, test_isr_has);
-	tcase_add_test(tc, test_table);
-	tcase_add_test(tc, test_why);
-	tcase_add_test(tc, test_defensive);
-	tcase_add_test(tc, test_eligible);
-	tcase_add_test(tc, test_rule1_promise);
-	tcase_add_test(tc, test_rule2_freshness);
-	tcase_add_test(tc, test_rule3_established);
-	tcase_add_test(tc, test_rule4_now);
-	tcase_add_test(tc, test_random);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(elect_suite());
-	int failed;
+	const TTest *tests[] = {
+		test_logpos_cmp,
+		test_isr_has,
+		test_table,
+		test_why,
+		test_defensive,
+		test_eligible,
+		test_rule1_promise,
+		test_rule2_freshness,
+		test_rule3_established,
+		test_rule4_now,
+		test_random,
+		NULL
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_tests("elect", "core", 0, tests);
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "h_check.h"
 #include "net.h"
 #include "wire.h"
 
@@ -40,15 +41,6 @@
 } while (0)
 
 static uint64_t rng = 88172645463325252ull;
-
-static uint64_t
-xorshift(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
 
 /* What happened on one connection. */
 struct rec {
@@ -520,7 +512,8 @@ START_TEST(test_large_write_partial)
 	end = mono_ms() + 20000;
 	while (got < total) {
 		ck_assert_msg(mono_ms() < end, "transfer stalled at %zu", got);
-		n = recv(peer, rd, 1 + xorshift() % 65536, MSG_DONTWAIT);
+		n = recv(peer, rd, 1 + h_xorshift64(&rng) % 65536,
+		    MSG_DONTWAIT);
 		if (n > 0) {
 			for (i = 0; i < (size_t)n; i++)
 				if (rd[i] != pattern(got + i))
@@ -892,9 +885,9 @@ START_TEST(test_timer_random_cancel)
 	memset(cancelled, 0, sizeof cancelled);
 	x.l = loop_new();
 	for (i = 0; i < 600; i++)
-		t[i] = tadd(&x, i, xorshift() % 25);
+		t[i] = tadd(&x, i, h_xorshift64(&rng) % 25);
 	for (i = 0; i < 600; i++) {
-		if (xorshift() % 2) {
+		if (h_xorshift64(&rng) % 2) {
 			timer_cancel(x.l, t[i]);
 			cancelled[i] = 1;
 		} else {
@@ -1283,7 +1276,7 @@ START_TEST(test_many_conns)
 		order[i] = i;
 	}
 	for (i = NPAIRS - 1; i > 0; i--) {
-		j = (int)(xorshift() % (uint64_t)(i + 1));
+		j = (int)(h_xorshift64(&rng) % (uint64_t)(i + 1));
 		tmp = order[i];
 		order[i] = order[j];
 		order[j] = tmp;
@@ -1422,54 +1415,41 @@ START_TEST(test_cold_conns)
 }
 END_TEST
 
-static Suite *
-net_suite(void)
-{
-	Suite *s = suite_create("net");
-	TCase *tc = tcase_create("core");
-
-	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_byte_at_a_time);
-	tcase_add_test(tc, test_many_frames_one_write);
-	tcase_add_test(tc, test_bad_magic);
-	tcase_add_test(tc, test_bad_version);
-	tcase_add_test(tc, test_frame_too_large);
-	tcase_add_test(tc, test_max_payload_exact);
-	tcase_add_test(tc, test_peer_closed);
-	tcase_add_test(tc, test_output_cap);
-	tcase_add_test(tc, test_output_cap_in_place);
-	tcase_add_test(tc, test_large_write_partial);
-	tcase_add_test(tc, test_close_flush);
-	tcase_add_test(tc, test_close_other_in_on_frame);
-	tcase_add_test(tc, test_pause_resume);
-	tcase_add_test(tc, test_before_sleep);
-	tcase_add_test(tc, test_conn_accessors);
-	tcase_add_test(tc, test_timer_order);
-	tcase_add_test(tc, test_timer_equal_deadlines);
-	tcase_add_test(tc, test_timer_cancel);
-	tcase_add_test(tc, test_timer_random_cancel);
-	tcase_add_test(tc, test_timer_poll_timeout);
-	tcase_add_test(tc, test_loop_run_stop);
-	tcase_add_test(tc, test_tcp_ping_pong);
-	tcase_add_test(tc, test_tcp_any_and_ipv6);
-	tcase_add_test(tc, test_tcp_refused);
-	tcase_add_test(tc, test_accept_emfile_backoff);
-	tcase_add_test(tc, test_signals);
-	tcase_add_test(tc, test_watch);
-	tcase_add_test(tc, test_many_conns);
-	tcase_add_test(tc, test_cold_conns);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(net_suite());
-	int failed;
+	const TTest *tests[] = {
+		test_byte_at_a_time,
+		test_many_frames_one_write,
+		test_bad_magic,
+		test_bad_version,
+		test_frame_too_large,
+		test_max_payload_exact,
+		test_peer_closed,
+		test_output_cap,
+		test_output_cap_in_place,
+		test_large_write_partial,
+		test_close_flush,
+		test_close_other_in_on_frame,
+		test_pause_resume,
+		test_before_sleep,
+		test_conn_accessors,
+		test_timer_order,
+		test_timer_equal_deadlines,
+		test_timer_cancel,
+		test_timer_random_cancel,
+		test_timer_poll_timeout,
+		test_loop_run_stop,
+		test_tcp_ping_pong,
+		test_tcp_any_and_ipv6,
+		test_tcp_refused,
+		test_accept_emfile_backoff,
+		test_signals,
+		test_watch,
+		test_many_conns,
+		test_cold_conns,
+		NULL
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_tests("net", "core", 30, tests);
 }

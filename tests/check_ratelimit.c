@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "h_check.h"
 #include "ratelimit.h"
 
 /* Grace 0, base 100, cap 1000 for both kinds unless a test changes it. */
@@ -376,36 +377,24 @@ START_TEST(test_siphash)
 }
 END_TEST
 
-static Suite *
-ratelimit_suite(void)
-{
-	Suite *s = suite_create("ratelimit");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_test(tc, test_delay_function);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_delays_double);
-	tcase_add_test(tc, test_cap);
-	tcase_add_test(tc, test_grace);
-	tcase_add_test(tc, test_reset_on_success);
-	tcase_add_test(tc, test_expiry);
-	tcase_add_test(tc, test_eviction_at_cap);
-	tcase_add_test(tc, test_kinds_independent);
-	tcase_add_test(tc, test_keys);
-	tcase_add_test(tc, test_many_keys);
-	tcase_add_test(tc, test_siphash);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(ratelimit_suite());
-	int failed;
+	const TTest *tests[] = {
+		test_delay_function,
+		test_defaults,
+		test_delays_double,
+		test_cap,
+		test_grace,
+		test_reset_on_success,
+		test_expiry,
+		test_eviction_at_cap,
+		test_kinds_independent,
+		test_keys,
+		test_many_keys,
+		test_siphash,
+		NULL
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return h_run_tests("ratelimit", "core", 0, tests);
 }

@@ -24,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "h_check.h"
 #include "log.h"
 #include "store.h"
 #include "wire.h"
@@ -148,137 +149,107 @@ apply_ids(struct store *s, uint16_t type, const void *m, const uint64_t *ids,
 #define COPY(dst, src) \
 	snprintf((dst), sizeof(dst), "%.*s", (int)sizeof(dst) - 1, (src))
 
+/* Apply record T (struct wire_T m: zeroed, then set by the statements
+ * given) and require that it applies. */
+#define APPLY(T, ...) do {						\
+	struct wire_##T m;						\
+									\
+	memset(&m, 0, sizeof m);					\
+	__VA_ARGS__;							\
+	ck_assert_int_eq(apply_m(s, WIRE_OP_##T, &m), 0);		\
+} while (0)
+
+/* The same for a record whose list is the MSGID items ids[0..n). */
+#define APPLY_IDS(T, ids, n, ...) do {					\
+	struct wire_##T m;						\
+									\
+	memset(&m, 0, sizeof m);					\
+	__VA_ARGS__;							\
+	ck_assert_int_eq(apply_ids(s, WIRE_OP_##T, &m, (ids), (n), NULL),\
+	    0);								\
+} while (0)
+
 static void
 user_add(struct store *s, const char *name, const char *fullname)
 {
-	struct wire_R_USER_ADD m;
-
-	memset(&m, 0, sizeof m);
-	COPY(m.username, name);
-	COPY(m.fullname, fullname);
-	snprintf(m.pwhash, sizeof m.pwhash, "$argon2id$v=19$fake$%s", name);
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_USER_ADD, &m), 0);
+	APPLY(R_USER_ADD, COPY(m.username, name); COPY(m.fullname, fullname);
+	    snprintf(m.pwhash, sizeof m.pwhash, "$argon2id$v=19$fake$%s",
+	    name));
 }
 
 static void
 user_del(struct store *s, const char *name)
 {
-	struct wire_R_USER_DEL m;
-
-	memset(&m, 0, sizeof m);
-	COPY(m.username, name);
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_USER_DEL, &m), 0);
+	APPLY(R_USER_DEL, COPY(m.username, name));
 }
 
 static void
 msg_add(struct store *s, uint64_t id, const char *from, const char *to,
 	const char *body)
 {
-	struct wire_R_MSG_ADD m;
-
-	memset(&m, 0, sizeof m);
-	m.id = id;
-	COPY(m.from, from);
-	COPY(m.to, to);
-	COPY(m.body, body);
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_MSG_ADD, &m), 0);
+	APPLY(R_MSG_ADD, m.id = id; COPY(m.from, from); COPY(m.to, to);
+	    COPY(m.body, body));
 }
 
 static void
 msg_read(struct store *s, const char *reader, const uint64_t *ids, int n)
 {
-	struct wire_R_MSG_READ m;
-
-	memset(&m, 0, sizeof m);
-	COPY(m.reader, reader);
-	ck_assert_int_eq(apply_ids(s, WIRE_OP_R_MSG_READ, &m, ids, n, NULL), 0);
+	APPLY_IDS(R_MSG_READ, ids, n, COPY(m.reader, reader));
 }
 
 static void
 msg_hide(struct store *s, const char *owner, const uint64_t *ids, int n)
 {
-	struct wire_R_MSG_HIDE m;
-
-	memset(&m, 0, sizeof m);
-	COPY(m.owner, owner);
-	ck_assert_int_eq(apply_ids(s, WIRE_OP_R_MSG_HIDE, &m, ids, n, NULL), 0);
+	APPLY_IDS(R_MSG_HIDE, ids, n, COPY(m.owner, owner));
 }
 
 static void
 draft_put(struct store *s, uint64_t id, const char *owner, const char *to,
 	  const char *body)
 {
-	struct wire_R_DRAFT_PUT m;
-
-	memset(&m, 0, sizeof m);
-	m.id = id;
-	COPY(m.owner, owner);
-	COPY(m.to, to);
-	COPY(m.body, body);
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_DRAFT_PUT, &m), 0);
+	APPLY(R_DRAFT_PUT, m.id = id; COPY(m.owner, owner); COPY(m.to, to);
+	    COPY(m.body, body));
 }
 
 static void
 draft_del(struct store *s, uint64_t id, const char *owner)
 {
-	struct wire_R_DRAFT_DEL m;
-
-	memset(&m, 0, sizeof m);
-	m.id = id;
-	COPY(m.owner, owner);
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_DRAFT_DEL, &m), 0);
+	APPLY(R_DRAFT_DEL, m.id = id; COPY(m.owner, owner));
 }
 
 static void
 draft_sent(struct store *s, const char *owner, uint64_t first_id,
 	   const uint64_t *drafts, int n)
 {
-	struct wire_R_DRAFT_SENT m;
-
-	memset(&m, 0, sizeof m);
-	COPY(m.owner, owner);
-	m.first_id = first_id;
-	ck_assert_int_eq(apply_ids(s, WIRE_OP_R_DRAFT_SENT, &m, drafts, n,
-	    NULL), 0);
+	APPLY_IDS(R_DRAFT_SENT, drafts, n, COPY(m.owner, owner);
+	    m.first_id = first_id);
 }
 
+/* A session's token hash: 32 bytes of k. */
 static void
 session_open(struct store *s, uint8_t k, const char *user, uint64_t expires)
 {
-	struct wire_R_SESSION_OPEN m;
 	uint8_t h[32];
 
 	memset(h, k, sizeof h);
-	memset(&m, 0, sizeof m);
-	m.token_hash.ptr = h;
-	m.token_hash.len = 32;
-	COPY(m.username, user);
-	m.expires_at = expires;
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_SESSION_OPEN, &m), 0);
+	APPLY(R_SESSION_OPEN, m.token_hash.ptr = h; m.token_hash.len = 32;
+	    COPY(m.username, user); m.expires_at = expires);
 }
 
 static void
 session_touch(struct store *s, uint8_t k, uint64_t expires)
 {
-	struct wire_R_SESSION_TOUCH m;
 	uint8_t h[32];
 
 	memset(h, k, sizeof h);
-	memset(&m, 0, sizeof m);
-	m.token_hash.ptr = h;
-	m.token_hash.len = 32;
-	m.expires_at = expires;
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_SESSION_TOUCH, &m), 0);
+	APPLY(R_SESSION_TOUCH, m.token_hash.ptr = h; m.token_hash.len = 32;
+	    m.expires_at = expires);
 }
 
 static void
 session_end(struct store *s, const char *user)
 {
-	struct wire_R_SESSION_END m;
-
-	memset(&m, 0, sizeof m);
-	COPY(m.username, user);
-	ck_assert_int_eq(apply_m(s, WIRE_OP_R_SESSION_END, &m), 0);
+	APPLY(R_SESSION_END, COPY(m.username, user));
 }
 
 /* A no-op record (touches no session) for filling the log. */
@@ -1707,10 +1678,7 @@ struct gen {
 static uint64_t
 rnd(struct gen *g)
 {
-	g->x ^= g->x << 13;
-	g->x ^= g->x >> 7;
-	g->x ^= g->x << 17;
-	return g->x;
+	return h_xorshift64(&g->x);
 }
 
 /* One of a few names, in a random case. */
@@ -1953,12 +1921,11 @@ static Suite *
 store_suite(void)
 {
 	Suite *s = suite_create("store");
-	TCase *tc = tcase_create("memory");
-	TCase *tf = tcase_create("files");
-	TCase *td = tcase_create("determinism");
+	TCase *tc = h_tcase(s, "memory", 60);
+	TCase *tf = h_tcase(s, "files", 60);
+	TCase *td = h_tcase(s, "determinism", 120);
 
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_empty);
 	tcase_add_test(tc, test_meta);
 	tcase_add_test(tc, test_cluster_records);
@@ -1977,32 +1944,21 @@ store_suite(void)
 	tcase_add_test(tc, test_rollback);
 	tcase_add_test(tc, test_log_read);
 	tcase_add_test(tc, test_log_prune);
-	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(tf, tmp_setup, tmp_teardown);
-	tcase_set_timeout(tf, 60);
 	tcase_add_test(tf, test_persistence);
 	tcase_add_test(tf, test_newer_schema);
 	tcase_add_test(tf, test_schema_upgrade);
 	tcase_add_test(tf, test_copy_in_steps);
 	tcase_add_test(tf, test_open_errors);
-	suite_add_tcase(s, tf);
 
-	tcase_set_timeout(td, 120);
 	tcase_add_test(td, test_determinism);
-	suite_add_tcase(s, td);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
-
 	log_init("test", LOG_WARN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return h_run_suite(store_suite());
 }

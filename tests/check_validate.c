@@ -4,6 +4,7 @@
  */
 #include <check.h>
 #include <string.h>
+#include "h_check.h"
 #include "server.h"
 #include "wire.h"
 
@@ -54,17 +55,11 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("validate");
-	TCase *tc = tcase_create("rules");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {
+		test_username_rules,
+		test_limits_match_the_table,
+		NULL
+	};
 
-	tcase_add_test(tc, test_username_rules);
-	tcase_add_test(tc, test_limits_match_the_table);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_tests("validate", "rules", 0, tests);
 }

@@ -30,18 +30,13 @@
 #include <string.h>
 
 #include "buf.h"
+#include "h_check.h"
 #include "wire.h"
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* ck_assert* records its location on every call (a write to Check's pipe),
- * which costs more than most checks here; CHECK only calls Check when the
- * condition fails. */
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
+/* CHECK (h_check.h), not ck_assert*: most checks here cost less than
+ * the write to Check's pipe that ck_assert* makes on every call. */
 
 /* calloc that fails the test instead of returning NULL. */
 static void *
@@ -66,23 +61,11 @@ dup_exact(const uint8_t *p, size_t n)
 	return q;
 }
 
-/* xorshift64: fixed seeds, so every run tests the same values. */
-static uint64_t
-rng_next(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* A number in [lo, hi] (modulo bias does not matter here). */
 static uint64_t
 rng_range(uint64_t *s, uint64_t lo, uint64_t hi)
 {
-	uint64_t r = rng_next(s);
+	uint64_t r = h_xorshift64(s);
 
 	if (lo == 0 && hi == UINT64_MAX)
 		return r;
@@ -109,7 +92,7 @@ fill_random(uint64_t *s, uint8_t *p, size_t n)
 
 	for (i = 0; i < n; i++) {
 		if (i % 8 == 0)
-			r = rng_next(s);
+			r = h_xorshift64(s);
 		p[i] = (uint8_t)(r >> (8 * (i % 8)));
 	}
 }
@@ -461,7 +444,7 @@ pick(struct gen *g, uint64_t lo, uint64_t hi)
 	case MODE_MAX:
 		return hi;
 	default:
-		switch (rng_next(&g->rng) % 8) {
+		switch (h_xorshift64(&g->rng) % 8) {
 		case 0:  return lo;
 		case 1:  return hi;
 		default: return rng_range(&g->rng, lo, hi);
@@ -484,7 +467,7 @@ random_cp(uint64_t *s)
 {
 	uint32_t cp;
 
-	switch (rng_next(s) % 8) {
+	switch (h_xorshift64(s) % 8) {
 	case 0: case 1: case 2: case 3:
 		return (uint32_t)rng_range(s, 1, 0x7F);
 	case 4:
@@ -1593,29 +1576,30 @@ START_TEST(test_peek_random)
 	unsigned i, seen[5] = { 0 };
 
 	for (i = 0; i < 20000; i++) {
-		size_t n = (size_t)rng_range(&s, 0, rng_next(&s) % 8 ? 40 : 300);
+		size_t n = (size_t)rng_range(&s, 0,
+		    h_xorshift64(&s) % 8 ? 40 : 300);
 		uint32_t maxp;
 		int rc, want;
 
 		fill_random(&s, raw, sizeof raw);
-		if (rng_next(&s) % 4) {
+		if (h_xorshift64(&s) % 4) {
 			raw[0] = 0x43;
 			raw[1] = 0x44;
-			if (rng_next(&s) % 4)
+			if (h_xorshift64(&s) % 4)
 				raw[2] = (uint8_t)rng_range(&s, WIRE_VERSION_MIN,
 				    WIRE_VERSION_MAX);
-			if (rng_next(&s) % 2) {
+			if (h_xorshift64(&s) % 2) {
 				raw[10] = raw[11] = 0;
 				raw[12] = 0;
 				raw[13] = (uint8_t)rng_range(&s, 0, 64);
 			}
 		}
-		switch (rng_next(&s) % 5) {
+		switch (h_xorshift64(&s) % 5) {
 		case 0:  maxp = 0; break;
 		case 1:  maxp = 32; break;
 		case 2:  maxp = WIRE_MAX_PAYLOAD_CLIENT; break;
 		case 3:  maxp = UINT32_MAX; break;
-		default: maxp = (uint32_t)rng_next(&s) % 128; break;
+		default: maxp = (uint32_t)h_xorshift64(&s) % 128; break;
 		}
 		memset(&h, 0, sizeof h);
 		rc = peek(raw, n, maxp, &h);
@@ -1760,7 +1744,7 @@ START_TEST(test_utf8_random)
 		int v;
 
 		for (k = 0; k < n; k++) {
-			uint64_t r = rng_next(&s);
+			uint64_t r = h_xorshift64(&s);
 
 			b[k] = r % 3 == 0 ? (uint8_t)(0x80 | (r >> 8 & 0x3F)) :
 			    r % 3 == 1 ? (uint8_t)(0xC0 | (r >> 8 & 0x3F)) :
@@ -2191,18 +2175,19 @@ START_TEST(test_random_payloads)
 		int mutated = 0, rc;
 		void *out;
 
-		if (rng_next(&s) % 5 < 2) {
+		if (h_xorshift64(&s) % 5 < 2) {
 			n = (size_t)rng_range(&s, 0, 300);
 			fill_random(&s, tmp, n);
-			d = &wire_ops[rng_next(&s) % wire_nops];
+			d = &wire_ops[h_xorshift64(&s) % wire_nops];
 		} else {
-			const struct pooled *pe = &pool[rng_next(&s) % npool];
+			const struct pooled *pe =
+			    &pool[h_xorshift64(&s) % npool];
 
 			CHECK(pe->n + 3 <= sizeof tmp, "pool entry too big");
 			memcpy(tmp, pe->p, pe->n);
 			n = pe->n;
 			mutated = 1;
-			switch (rng_next(&s) % 4) {
+			switch (h_xorshift64(&s) % 4) {
 			case 0:		/* truncate */
 				if (n > 0)
 					n = (size_t)rng_range(&s, 0, n - 1);
@@ -2217,16 +2202,17 @@ START_TEST(test_random_payloads)
 				for (k = 0; k < flips && n > 0; k++) {
 					size_t at = (size_t)rng_range(&s, 0, n - 1);
 
-					if (rng_next(&s) % 2)
+					if (h_xorshift64(&s) % 2)
 						tmp[at] ^= (uint8_t)(1u <<
-						    rng_next(&s) % 8);
+						    h_xorshift64(&s) % 8);
 					else
-						tmp[at] = (uint8_t)rng_next(&s);
+						tmp[at] =
+						    (uint8_t)h_xorshift64(&s);
 				}
 				break;
 			}
-			d = rng_next(&s) % 10 ? pe->d :
-			    &wire_ops[rng_next(&s) % wire_nops];
+			d = h_xorshift64(&s) % 10 ? pe->d :
+			    &wire_ops[h_xorshift64(&s) % wire_nops];
 		}
 		p = dup_exact(tmp, n);
 		out = xcalloc(1, d->body.size);
@@ -2542,16 +2528,14 @@ wire_suite(void)
 	Suite *s = suite_create("wire");
 	TCase *tc;
 
-	tc = tcase_create("table");
+	tc = h_tcase(s, "table", 0);
 	tcase_add_test(tc, test_table_ops);
 	tcase_add_test(tc, test_table_fields);
 	tcase_add_test(tc, test_table_mutates);
 	tcase_add_test(tc, test_table_limits);
 	tcase_add_test(tc, test_table_errors);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("codec");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "codec", 60);
 	tcase_add_loop_test(tc, test_roundtrip, 0, (int)wire_nops);
 	tcase_add_loop_test(tc, test_prefixes, 0, (int)wire_nops);
 	tcase_add_loop_test(tc, test_reject_fields, 0, (int)wire_nops);
@@ -2561,25 +2545,18 @@ wire_suite(void)
 	tcase_add_test(tc, test_encode_after_consume);
 	tcase_add_test(tc, test_encode_set);
 	tcase_add_test(tc, test_encode_error);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("framing");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "framing", 60);
 	tcase_add_test(tc, test_peek_header);
 	tcase_add_test(tc, test_peek_random);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("utf8");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "utf8", 60);
 	tcase_add_test(tc, test_utf8_cases);
 	tcase_add_test(tc, test_utf8_exhaustive);
 	tcase_add_test(tc, test_utf8_random);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("random");
-	tcase_set_timeout(tc, 60);
+	tc = h_tcase(s, "random", 60);
 	tcase_add_test(tc, test_random_payloads);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
@@ -2588,19 +2565,10 @@ main(void)
 {
 	Suite *s = wire_suite();
 	SRunner *sr = srunner_create(s);
-	int failed;
 
 	/* Tests that expect abort() need a child process to die in. */
-	if (srunner_fork_status(sr) != CK_NOFORK) {
-		TCase *tc = tcase_create("encode_bugs");
-
-		tcase_add_loop_test_raise_signal(tc, test_encode_bugs, SIGABRT, 0,
-		    N_ENCODE_BUGS);
-		suite_add_tcase(s, tc);
-	}
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	if (srunner_fork_status(sr) != CK_NOFORK)
+		tcase_add_loop_test_raise_signal(h_tcase(s, "encode_bugs", 0),
+		    test_encode_bugs, SIGABRT, 0, N_ENCODE_BUGS);
+	return h_run_srunner(sr);
 }

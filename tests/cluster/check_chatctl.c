@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include "auth.h"
 #include "buf.h"
+#include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
 #include "net.h"
 #include "oplink.h"
@@ -42,9 +44,9 @@ start(int n)
 static int
 chatctl(char **out, const char *a1, const char *a2)
 {
-	const char *argv[] = { "chatctl", "-c", cl.conf_path, a1, a2, NULL };
+	const char *args[] = { a1, a2, NULL };
 
-	return h_run_script("", out, T_MS, "tools/chatctl", argv);
+	return h_cluster_run(&cl, "tools/chatctl", args, "", out, T_MS);
 }
 
 /* ---- a minimal JSON checker: the whole text is one valid value ---------- */
@@ -175,6 +177,20 @@ wait_row(uint32_t id, const char *want, int rc)
 
 /* ---- the operator's handshake ------------------------------------------- */
 
+/* hello with request id rid on a new connection to replica 1's internal
+ * port; its answer in *h and b. Returns the connection. */
+static int
+hello_answer(const struct wire_HELLO *hello, uint32_t rid,
+	     struct wire_header *h, struct buf *b)
+{
+	int fd = h_raw_connect(cl.r[0].internal_port, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, rid, hello), 0);
+	ck_assert_int_eq(h_raw_recv(fd, h, b, T_MS), 0);
+	return fd;
+}
+
 START_TEST(test_operator_handshake)
 {
 	struct wire_ADMIN_STATUS req;
@@ -217,19 +233,13 @@ START_TEST(test_operator_handshake)
 	hello.kind = 3;
 	hello.nonce.ptr = nonce;
 	hello.nonce.len = sizeof nonce;
-	fd = h_raw_connect(cl.r[0].internal_port, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, 4242, &hello), 0);
-	ck_assert_int_eq(h_raw_recv(fd, &h, &b, T_MS), 0);
+	fd = hello_answer(&hello, 4242, &h, &b);
 	ck_assert_uint_eq(h.opcode, WIRE_OP_HELLO);
 	ck_assert_uint_eq(h.request_id, 4242);
 	close(fd);
 
 	hello.version_min = hello.version_max = WIRE_VERSION_MAX + 1;
-	fd = h_raw_connect(cl.r[0].internal_port, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, 77, &hello), 0);
-	ck_assert_int_eq(h_raw_recv(fd, &h, &b, T_MS), 0);
+	fd = hello_answer(&hello, 77, &h, &b);
 	ck_assert_uint_eq(h.opcode, WIRE_OP_ERROR);
 	ck_assert_uint_eq(h.request_id, 77);
 	ck_assert_uint_eq(get_be16(buf_head(&b)), WIRE_E_BAD_VERSION);
@@ -238,10 +248,7 @@ START_TEST(test_operator_handshake)
 
 	hello.version_min = hello.version_max = WIRE_VERSION_MAX;
 	hello.replica_id = 2;
-	fd = h_raw_connect(cl.r[0].internal_port, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(h_raw_send(fd, WIRE_OP_HELLO, 5, &hello), 0);
-	ck_assert_int_eq(h_raw_recv(fd, &h, &b, T_MS), 0);
+	fd = hello_answer(&hello, 5, &h, &b);
 	ck_assert_uint_eq(h.opcode, WIRE_OP_ERROR);
 	ck_assert_uint_eq(get_be16(buf_head(&b)), WIRE_E_NOT_AUTHORIZED);
 	close(fd);
@@ -349,10 +356,8 @@ END_TEST
  * the forced replica leads, the other follows, and the data is there. */
 START_TEST(test_force_primary)
 {
-	const char *ask[] = { "chatctl", "-c", cl.conf_path, "force-primary",
-	    "1", NULL };
-	const char *yes[] = { "chatctl", "-c", cl.conf_path, "--yes",
-	    "force-primary", "1", NULL };
+	const char *ask[] = { "force-primary", "1", NULL };
+	const char *yes[] = { "--yes", "force-primary", "1", NULL };
 	char *out = NULL;
 	int p;
 
@@ -372,7 +377,8 @@ START_TEST(test_force_primary)
 	    "3\"", 1), 0);
 
 	/* Asked, not confirmed: nothing happens. */
-	ck_assert_int_eq(h_run_script("no\n", &out, T_MS, "tools/chatctl", ask), 3);
+	ck_assert_int_eq(h_cluster_run(&cl, "tools/chatctl", ask, "no\n", &out,
+	    T_MS), 3);
 	ck_assert_msg(strstr(out, "LOST") && strstr(out, "Type 'yes'"), "%s",
 	    out);
 	free(out);
@@ -380,7 +386,8 @@ START_TEST(test_force_primary)
 	free(out);
 
 	/* Forced: replica 1 leads, replica 2 follows, 3 shows as down. */
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", yes), 0);
+	ck_assert_int_eq(h_cluster_run(&cl, "tools/chatctl", yes, "", &out,
+	    T_MS), 0);
 	ck_assert_msg(strstr(out, "replica 1 is primary of epoch"), "%s", out);
 	free(out);
 	ck_assert_int_eq(h_wait_primary(&cl, T_MS), 0);
@@ -391,7 +398,8 @@ START_TEST(test_force_primary)
 	free(out);
 
 	/* With a primary, force-primary refuses. */
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", yes), 3);
+	ck_assert_int_eq(h_cluster_run(&cl, "tools/chatctl", yes, "", &out,
+	    T_MS), 3);
 	free(out);
 	h_cluster_destroy(&cl);
 }
@@ -405,13 +413,13 @@ START_TEST(test_usage)
 	    "status", NULL };
 	char *out = NULL;
 
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", help), 0);
+	ck_assert_int_eq(h_run_bin("tools/chatctl", help, "", &out, T_MS), 0);
 	ck_assert_msg(strstr(out, "usage: chatctl") && strstr(out,
 	    "force-primary"), "%s", out);
 	free(out);
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", bad), 2);
+	ck_assert_int_eq(h_run_bin("tools/chatctl", bad, "", &out, T_MS), 2);
 	free(out);
-	ck_assert_int_eq(h_run_script("", &out, T_MS, "tools/chatctl", nokey), 3);
+	ck_assert_int_eq(h_run_bin("tools/chatctl", nokey, "", &out, T_MS), 3);
 	free(out);
 }
 END_TEST
@@ -419,22 +427,15 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("chatctl");
-	TCase *tc = tcase_create("status");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {
+		test_usage,
+		test_operator_handshake,
+		test_status_truth,
+		test_status_waiting,
+		test_force_primary,
+		NULL
+	};
 
 	signal(SIGPIPE, SIG_IGN);	/* writes to replicas that went away */
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_usage);
-	tcase_add_test(tc, test_operator_handshake);
-	tcase_add_test(tc, test_status_truth);
-	tcase_add_test(tc, test_status_waiting);
-	tcase_add_test(tc, test_force_primary);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_tests("chatctl", "status", 120, tests);
 }

@@ -27,11 +27,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
+#include "net.h"
 #include "wire.h"
 
 #define FAKE_CLIENT_TIMEOUT_MS 600
@@ -49,15 +50,6 @@ struct fake_report {
 	uint64_t cid[2], seq[2];	/* of the REGISTER on conn 1 and 2 */
 	uint64_t reg_at, closed_at;	/* conn 1: REGISTER in, client gone */
 };
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* A frame with one list item: REPLICA_LIST naming the fake itself. */
 static int
@@ -227,7 +219,7 @@ run_against_fake(enum fake_mode mode)
 {
 	struct h_cluster c;
 	struct fake_report rep;
-	struct h_chat ch;
+	struct h_proc ch;
 	uint16_t port;
 	int lfd, pfd[2], status, rc;
 	uint64_t gap;
@@ -256,11 +248,11 @@ run_against_fake(enum fake_mode mode)
 	close(lfd);
 
 	ck_assert_int_eq(h_chat_spawn(&c, &ch), 0);
-	ck_assert_int_eq(h_chat_send(&ch, "/register alice secret"), 0);
+	ck_assert_int_eq(h_proc_send(&ch, "/register alice secret"), 0);
 	/* Deadline, reconnect, answer: well within T_WAIT_MS. */
-	ck_assert_msg(h_chat_wait(&ch, "registered alice", T_WAIT_MS) == 0,
+	ck_assert_msg(h_proc_expect(&ch, "registered alice", T_WAIT_MS) == 0,
 	    "no registration after the reconnect:\n%s", ch.out);
-	rc = h_chat_finish(&ch, T_CLIENT_MS);
+	rc = h_proc_finish(&ch, T_CLIENT_MS);
 	ck_assert_msg(rc == 0, "chat exited %d:\n%s", rc, ch.out);
 
 	memset(&rep, 0, sizeof rep);
@@ -359,14 +351,8 @@ run_as(const char *path, const char *script, char **out)
 {
 	const char *args[] = { "--user", "alice", "--password-file", path,
 	    NULL };
-	struct h_chat ch;
-	int rc;
 
-	ck_assert_int_eq(h_chat_spawn_args(&cl, &ch, args), 0);
-	ck_assert_int_eq(h_raw_write(ch.in_fd, script, strlen(script)), 0);
-	rc = h_chat_finish(&ch, T_CLIENT_MS);
-	*out = ch.out;
-	return rc;
+	return h_cluster_run(&cl, "chat", args, script, out, T_CLIENT_MS);
 }
 
 START_TEST(test_user_password_file_logs_in)
@@ -418,13 +404,13 @@ END_TEST
 START_TEST(test_color_always_marks_errors_and_notices)
 {
 	const char *args[] = { "--color=always", NULL };
-	struct h_chat ch;
+	struct h_proc ch;
 	int rc;
 
 	ck_assert_int_eq(h_chat_spawn_args(&cl, &ch, args), 0);
-	ck_assert_int_eq(h_chat_send(&ch, "/status"), 0);
-	ck_assert_int_eq(h_chat_send(&ch, "/nope"), 0);
-	rc = h_chat_finish(&ch, T_CLIENT_MS);
+	ck_assert_int_eq(h_proc_send(&ch, "/status"), 0);
+	ck_assert_int_eq(h_proc_send(&ch, "/nope"), 0);
+	rc = h_proc_finish(&ch, T_CLIENT_MS);
 	ck_assert_int_eq(rc, 1);
 	ck_assert_msg(strstr(ch.out, "\033[36m* connected to replica 1 ("
 	    "primary, epoch ") != NULL, "%s", ch.out);
@@ -440,33 +426,23 @@ static Suite *
 live_suite(void)
 {
 	Suite *s = suite_create("client live");
-	TCase *t = tcase_create("fake server");
+	TCase *t = h_tcase(s, "fake server", 60);
 
-	tcase_set_timeout(t, 60);
 	tcase_add_test(t, test_unanswered_request_reconnects);
 	tcase_add_test(t, test_wrong_request_id_reported_then_reconnects);
-	suite_add_tcase(s, t);
 
-	t = tcase_create("options");
-	tcase_set_timeout(t, 90);
+	t = h_tcase(s, "options", 90);
 	tcase_add_checked_fixture(t, start_one, stop_all);
 	tcase_add_test(t, test_user_password_file_logs_in);
 	tcase_add_test(t, test_password_file_open_to_others_refused);
 	tcase_add_test(t, test_wrong_password_stops_the_script);
 	tcase_add_test(t, test_color_always_marks_errors_and_notices);
-	suite_add_tcase(s, t);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(live_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(live_suite());
 }

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "h_check.h"
 #include "h_run.h"
 #include "harness.h"
 
@@ -39,18 +40,19 @@ static struct h_cluster cl;
 static int
 chatd(char **err, const char *a0, ...)
 {
-	char path[1024], *argv[10], *out;
+	char path[1024], *out;
+	const char *argv[10];
 	va_list ap;
 	int n = 0, rc;
 
 	argv[n++] = h_bin_path("chatd", path, sizeof path);
 	va_start(ap, a0);
-	for (argv[n] = (char *)a0; argv[n] != NULL && n < 9;
-	    argv[n] = va_arg(ap, char *))
+	for (argv[n] = a0; argv[n] != NULL && n < 9;
+	    argv[n] = va_arg(ap, const char *))
 		n++;
 	va_end(ap);
 	argv[n] = NULL;
-	rc = h_run(argv, NULL, &out, err, RUN_MS);
+	rc = h_run(path, argv, NULL, &out, err, RUN_MS);
 	ck_assert_msg(out[0] == '\0', "chatd wrote to stdout: %s", out);
 	free(out);
 	return rc;
@@ -258,30 +260,17 @@ START_TEST(test_journal_stream)
 }
 END_TEST
 
-static Suite *
-daemon_suite(void)
-{
-	Suite *s = suite_create("daemon");
-	TCase *tc = tcase_create("daemon");
-
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_bad_config);
-	tcase_add_test(tc, test_bad_arguments);
-	tcase_add_test(tc, test_lock);
-	tcase_add_test(tc, test_journal_stream);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(daemon_suite());
-	int failed;
+	const TTest *tests[] = {
+		test_bad_config,
+		test_bad_arguments,
+		test_lock,
+		test_journal_stream,
+		NULL
+	};
 
 	signal(SIGPIPE, SIG_IGN);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_tests("daemon", "daemon", 120, tests);
 }

@@ -17,18 +17,18 @@
  * does (run_user_scripts_when_superuser = true).
  */
 #include <check.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
+#include "net.h"
 #include "wire.h"
 
 #define T_MS      10000	/* one awaited state or answer */
@@ -39,33 +39,6 @@
 
 static struct h_cluster cl;
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* 1 if name is an executable in $PATH. */
-static int
-in_path(const char *name)
-{
-	const char *p = getenv("PATH");
-	char dir[1024];
-
-	while (p && *p) {
-		size_t n = strcspn(p, ":");
-
-		snprintf(dir, sizeof dir, "%.*s/%s", (int)n, p, name);
-		if (access(dir, X_OK) == 0)
-			return 1;
-		p += n + (p[n] == ':');
-	}
-	return 0;
-}
-
 /* The pause between two looks at a child's progress: polling a bounded
  * condition, not a sleep standing in for synchronisation. */
 static void
@@ -74,47 +47,6 @@ poll_pause(void)
 	struct timespec ts = { 0, 10 * 1000000 };
 
 	nanosleep(&ts, NULL);
-}
-
-/* Start argv with stdout and stderr to files; it dies with us. */
-static pid_t
-spawn(char *const argv[], const char *out_path, const char *err_path)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0)
-			_exit(126);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Wait for pid to exit within timeout_ms (then SIGKILL). Exit status,
- * or -1 if it had to be killed or did not exit normally. */
-static int
-wait_exit(pid_t pid, int timeout_ms)
-{
-	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
-	int st;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		if (r < 0 || mono_ms() >= deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		poll_pause();
-	}
 }
 
 /* A whole file, NUL-terminated (caller frees; "" if unreadable); a
@@ -307,46 +239,53 @@ expect(const char *text, unsigned port, int col, const char *value)
 	    columns[col], value ? value : "(anything)");
 }
 
+/* Run tshark with argv (argv[0] "tshark"); what it printed (caller
+ * frees), asserting a clean run: exit status 0, no word of Lua on its
+ * stderr. what names the run in the report. */
+static char *
+tshark_run(const char *what, const char *const argv[])
+{
+	char *text, *errs;
+	int rc = h_run("tshark", argv, NULL, &text, &errs, T_TOOL_MS);
+
+	if (rc != 0 || strstr(errs, "Lua") || strstr(errs, "lua"))
+		fprintf(stderr, "%s exited %d:\n%s\n", what, rc, errs);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_null(strstr(errs, "Lua"));
+	ck_assert_ptr_null(strstr(errs, "lua"));
+	free(errs);
+	return text;
+}
+
 /* Run tshark on the capture with the dissector, its port preferences
  * set to the cluster's ports, and extra arguments; returns its stdout
  * (caller frees), asserting a clean run. */
 static char *
 tshark(const char *cap, const char *const extra[], int nextra)
 {
-	char out[600], err[600], *argv[64], *text, *errs, ports[2][80];
+	const char *argv[64];
+	char ports[2][80];
 	int argc = 0, i;
 
 	snprintf(ports[0], sizeof ports[0], "chat.client_ports:%u,%u",
 	    cl.r[0].client_port, cl.r[1].client_port);
 	snprintf(ports[1], sizeof ports[1], "chat.internal_ports:%u,%u",
 	    cl.r[0].internal_port, cl.r[1].internal_port);
-
-	snprintf(out, sizeof out, "%s/tshark.out", cl.dir);
-	snprintf(err, sizeof err, "%s/tshark.err", cl.dir);
 	ck_assert_int_le(nextra, 64 - 11);
-	argv[argc++] = (char *)"tshark";
-	argv[argc++] = (char *)"-n";
-	argv[argc++] = (char *)"-r";
-	argv[argc++] = (char *)cap;
-	argv[argc++] = (char *)"-X";
-	argv[argc++] = (char *)"lua_script:" LUA_PATH;
-	argv[argc++] = (char *)"-o";
+	argv[argc++] = "tshark";
+	argv[argc++] = "-n";
+	argv[argc++] = "-r";
+	argv[argc++] = cap;
+	argv[argc++] = "-X";
+	argv[argc++] = "lua_script:" LUA_PATH;
+	argv[argc++] = "-o";
 	argv[argc++] = ports[0];
-	argv[argc++] = (char *)"-o";
+	argv[argc++] = "-o";
 	argv[argc++] = ports[1];
 	for (i = 0; i < nextra; i++)
-		argv[argc++] = (char *)extra[i];
+		argv[argc++] = extra[i];
 	argv[argc] = NULL;
-	i = wait_exit(spawn(argv, out, err), T_TOOL_MS);
-	text = slurp(out, NULL);
-	errs = slurp(err, NULL);
-	if (i != 0 || strstr(errs, "Lua") || strstr(errs, "lua"))
-		fprintf(stderr, "tshark exited %d:\n%s\n", i, errs);
-	ck_assert_int_eq(i, 0);
-	ck_assert_ptr_null(strstr(errs, "Lua"));
-	ck_assert_ptr_null(strstr(errs, "lua"));
-	free(errs);
-	return text;
+	return tshark_run("tshark", argv);
 }
 
 /* 1 if tshark loads the dissector (its fields are registered); 0 if this
@@ -356,24 +295,12 @@ tshark(const char *cap, const char *const extra[], int nextra)
 static int
 lua_loads(void)
 {
-	char out[600], err[600], *text, *errs;
-	char *const argv[] = { (char *)"tshark", (char *)"-G", (char *)"fields",
-	    (char *)"-X", (char *)"lua_script:" LUA_PATH, NULL };
-	int rc, ok;
+	const char *const argv[] = { "tshark", "-G", "fields", "-X",
+	    "lua_script:" LUA_PATH, NULL };
+	char *text = tshark_run("tshark -G fields", argv);
+	int ok = strstr(text, "\tchat.op\t") != NULL;
 
-	snprintf(out, sizeof out, "%s/fields.out", cl.dir);
-	snprintf(err, sizeof err, "%s/fields.err", cl.dir);
-	rc = wait_exit(spawn(argv, out, err), T_TOOL_MS);
-	text = slurp(out, NULL);
-	errs = slurp(err, NULL);
-	ok = strstr(text, "\tchat.op\t") != NULL;
-	if (rc != 0 || strstr(errs, "Lua") || strstr(errs, "lua"))
-		fprintf(stderr, "tshark -G fields exited %d:\n%s\n", rc, errs);
-	ck_assert_int_eq(rc, 0);
-	ck_assert_ptr_null(strstr(errs, "Lua"));
-	ck_assert_ptr_null(strstr(errs, "lua"));
 	free(text);
-	free(errs);
 	return ok;
 }
 
@@ -383,24 +310,27 @@ static void
 keep_capture(const char *cap)
 {
 	const char *dest = getenv("CHECK_DISSECTOR_KEEP");
-	char *const argv[] = { (char *)"cp", (char *)cap, (char *)dest, NULL };
+	const char *const argv[] = { "cp", cap, dest, NULL };
+	char *out;
 
-	if (dest && *dest)
-		ck_assert_int_eq(wait_exit(spawn(argv, "/dev/null",
-		    "/dev/null"), T_MS), 0);
+	if (dest && *dest) {
+		ck_assert_int_eq(h_run("cp", argv, NULL, &out, NULL, T_MS), 0);
+		free(out);
+	}
 }
 
 START_TEST(test_dissector_decodes_a_session)
 {
-	char cap[600], err[600], filter[200], code[16], *text, *errs;
+	char cap[600], filter[200], code[16], path[1024], *text;
 	const char *fields[3 + 2 * NCOLS];
-	pid_t dumpcap;
+	struct h_proc dumpcap;
 	uint64_t deadline;
 	uint16_t ecode;
 	unsigned cport, iport;
 	int p, i, n;
 
-	if (!in_path("tshark") || !in_path("dumpcap")) {
+	if (h_which("tshark", path, sizeof path) == NULL ||
+	    h_which("dumpcap", path, sizeof path) == NULL) {
 		printf("check_dissector: SKIPPED: tshark (and dumpcap) not "
 		    "installed; apt-get install tshark to run this test\n");
 		return;
@@ -419,38 +349,27 @@ START_TEST(test_dissector_decodes_a_session)
 
 	/* Capture first, so the internal handshake is in it too. */
 	snprintf(cap, sizeof cap, "%s/session.pcapng", cl.dir);
-	snprintf(err, sizeof err, "%s/dumpcap.err", cl.dir);
 	snprintf(filter, sizeof filter, "tcp port %u or tcp port %u or "
 	    "tcp port %u or tcp port %u", cl.r[0].client_port,
 	    cl.r[0].internal_port, cl.r[1].client_port, cl.r[1].internal_port);
 	{
-		char *const argv[] = { (char *)"dumpcap", (char *)"-q",
-		    (char *)"-i", (char *)"lo", (char *)"-f", filter,
-		    (char *)"-w", cap, NULL };
+		const char *argv[] = { "dumpcap", "-q", "-i", "lo", "-f",
+		    filter, "-w", cap, NULL };
 
-		dumpcap = spawn(argv, "/dev/null", err);
+		ck_assert_int_eq(h_proc_start(&dumpcap, "dumpcap", argv, NULL,
+		    NULL, H_PROC_MERGE), 0);
 	}
-	ck_assert_int_gt(dumpcap, 0);
 	/* dumpcap says "Capturing on 'Loopback: lo'" once the filter is in
 	 * place; a failure (no permission) ends it instead. */
-	deadline = mono_ms() + T_MS;
-	for (;;) {
-		errs = slurp(err, NULL);
-		if (strstr(errs, "Capturing on"))
-			break;
-		if (waitpid(dumpcap, NULL, WNOHANG) == dumpcap) {
-			printf("check_dissector: SKIPPED: dumpcap cannot "
-			    "capture on lo (root or CAP_NET_RAW needed):\n%s\n",
-			    errs);
-			free(errs);
-			h_cluster_destroy(&cl);
-			return;
-		}
-		free(errs);
-		ck_assert_msg(mono_ms() < deadline, "dumpcap not ready");
-		poll_pause();
+	if (h_proc_expect(&dumpcap, "Capturing on", T_MS) != 0) {
+		ck_assert_msg(dumpcap.so.fd < 0, "dumpcap not ready");
+		h_proc_finish(&dumpcap, T_MS);
+		printf("check_dissector: SKIPPED: dumpcap cannot capture on lo "
+		    "(root or CAP_NET_RAW needed):\n%s\n", dumpcap.out);
+		free(dumpcap.out);
+		h_cluster_destroy(&cl);
+		return;
 	}
-	free(errs);
 
 	for (i = 0; i < 2; i++)
 		ck_assert_int_eq(h_replica_start(&cl, i), 0);
@@ -469,8 +388,9 @@ START_TEST(test_dissector_decodes_a_session)
 		ck_assert_msg(mono_ms() < deadline, "PONG not captured");
 		poll_pause();
 	}
-	kill(dumpcap, SIGTERM);
-	ck_assert_int_eq(wait_exit(dumpcap, T_MS), 0);
+	kill(dumpcap.pid, SIGTERM);
+	ck_assert_int_eq(h_proc_finish(&dumpcap, T_MS), 0);
+	free(dumpcap.out);
 	h_cluster_stop_all(&cl, SIGTERM);
 
 	/* Every field of interest, one line per packet. */
@@ -539,17 +459,10 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("wireshark dissector");
-	TCase *tc = tcase_create("wire/chat.lua");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {
+		test_dissector_decodes_a_session,
+		NULL
+	};
 
-	tcase_set_timeout(tc, 180);
-	tcase_add_test(tc, test_dissector_decodes_a_session);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_tests("wireshark dissector", "wire/chat.lua", 180, tests);
 }

@@ -31,21 +31,16 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
+#include "net.h"
 #include "store.h"
 #include "wire.h"
-
-#define T_PHASE_MS   60000	/* one batch of messages acknowledged */
-#define T_ELECT_MS   15000	/* a primary, and every running replica its
-				   backup */
-#define T_REJOIN_MS  15000	/* a restarted replica back in the ISR */
-#define T_CONVERGE_MS 15000	/* every log where the primary's ends */
 
 /* What the test asserts about timing, beyond "eventually". The cluster
  * config says election_timeout_ms 300; the margin covers ASan. */
@@ -54,82 +49,22 @@
 
 static struct h_cluster cl;
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- failing with everything one needs to see why ---------------------- */
-
+/* A failing CHECK shows the cluster, then removes it. */
 static void
-dump_logs(void)
+on_fail(void)
 {
-	int i;
-
-	for (i = 0; i < cl.n; i++) {
-		h_replica_dump_events(&cl, i, 60);
-		h_replica_dump_log(&cl, i);
-	}
-}
-
-static void fail_now(int line, const char *expr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-fail_now(int line, const char *expr, const char *fmt, ...)
-{
-	char msg[1024], state[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	h_cluster_describe(&cl, state, sizeof state);
-	fprintf(stderr, "\ncheck_failover.c:%d: FAILED (%s): %s\n"
-	    "cluster: %s\n", line, expr, msg, state);
-	dump_logs();
-	fprintf(stderr, "test directory: %s\n", cl.dir);
+	h_cluster_report(&cl);
 	h_cluster_destroy(&cl);
-	ck_abort_msg("line %d: %s: %s", line, expr, msg);
 }
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond))							\
-		fail_now(__LINE__, #cond, __VA_ARGS__);			\
-} while (0)
 
 /* ---- building blocks ---------------------------------------------------- */
-
-static int
-other_than(int a, int b)
-{
-	int i;
-
-	for (i = 0; i < cl.n; i++)
-		if (i != a && i != b)
-			return i;
-	return -1;
-}
 
 /* Three replicas, a primary, everyone in its ISR. Returns the primary. */
 static int
 start_cluster(void)
 {
-	int i, p;
-
 	ck_assert_int_eq(h_cluster_create(&cl, 3, NULL), 0);
-	for (i = 0; i < 3; i++)
-		CHECK(h_replica_start(&cl, i) == 0, "replica %d did not start",
-		    i + 1);
-	p = h_wait_primary(&cl, T_ELECT_MS);
-	CHECK(p >= 0, "no primary within %d ms", T_ELECT_MS);
-	CHECK(h_wait_isr(&cl, p, 3, T_REJOIN_MS) == 0, "ISR of r%u not 3",
-	    cl.r[p].id);
-	return p;
+	return h_start_all(&cl);
 }
 
 static void
@@ -145,65 +80,20 @@ kill_replica(int i, int sig)
 	    cl.r[i].id);
 }
 
-/* alice sends to bob; both registered through the sender itself. */
+/* The end of most tests: a primary with all three in its ISR, `more`
+ * messages sent, h_finish with s alone; then s and the cluster go. */
 static void
-sender_start(struct h_sender *s, uint64_t client_id, int window)
+finish(struct h_sender *s, int more)
 {
-	h_sender_init(s, &cl, client_id, "alice", "pa", "bob", "m-", window);
-	CHECK(h_sender_register(s, "bob", "pb", T_PHASE_MS) == 0, "%s",
-	    s->err);
-	CHECK(h_sender_register(s, "alice", "pa", T_PHASE_MS) == 0, "%s",
-	    s->err);
-}
+	int q = h_expect_full_isr(&cl);
 
-/* Queue n more messages and wait until all queued so far are answered. */
-static void
-send_all(struct h_sender *s, int n)
-{
-	h_sender_queue(s, n);
-	CHECK(h_sender_pump(s, s->n, T_PHASE_MS) == 0, "%s", s->err);
-}
-
-/* Queue n more and return once `ack_first` of them are answered: the
- * rest are in flight or queued when the caller injects a failure. */
-static void
-send_some(struct h_sender *s, int n, int ack_first)
-{
-	int want = s->nacked + ack_first;
-
-	h_sender_queue(s, n);
-	CHECK(h_sender_pump(s, want, T_PHASE_MS) == 0, "%s", s->err);
-}
-
-static int
-wait_primary(void)
-{
-	int p = h_wait_primary(&cl, T_ELECT_MS);
-
-	CHECK(p >= 0, "no primary within %d ms", T_ELECT_MS);
-	return p;
-}
-
-static void
-wait_isr(int p, int n)
-{
-	CHECK(h_wait_isr(&cl, p, n, T_REJOIN_MS) == 0,
-	    "the ISR of r%u did not reach %d members within %d ms",
-	    cl.r[p].id, n, T_REJOIN_MS);
+	h_send_all(s, more);
+	h_finish(&cl, q, &s, 1, NULL, NULL);
+	h_sender_free(s);
+	h_cluster_destroy(&cl);
 }
 
 /* ---- reading dumps -------------------------------------------------------- */
-
-/* Every message s had acknowledged is in the dump exactly once, with the
- * id of its acknowledgement; nothing s sent is there twice. */
-static void
-check_exactly_once(const char *dump, const char *who, const struct h_sender *s)
-{
-	char err[512];
-
-	CHECK(h_check_messages(dump, who, s, NULL, err, sizeof err) == 0, "%s",
-	    err);
-}
 
 /* The log records made for (client_id, seq): how many, and the epoch of
  * the last. */
@@ -234,37 +124,14 @@ log_records_for(const char *dump, uint64_t client_id, uint64_t seq,
 	return n;
 }
 
-/* The end of every test (h_finish): converge, stop quietly, compare the
- * stores, check the messages. dumps[] (optional) gets the dumps (the
- * caller frees). */
-static void
-finish(int primary, struct h_sender **senders, int nsenders, char **dumps)
-{
-	char err[512];
-
-	CHECK(h_finish(&cl, primary, senders, nsenders, NULL, dumps, err,
-	    sizeof err) == 0, "%s", err);
-}
-
 /* ---- 1. two failures, in each of the six orders ------------------------- */
 
 /* The scenario (harness scenario.c) is shared with check_netns.c. */
 static void
 two_failures(int k)
 {
-	struct h_sender s, *ss = &s;
-	char err[512];
-	int q;
-
 	fprintf(stderr, "two failures: %s\n", h_order_name(k));
-	q = h_two_failures(&cl, start_cluster(), k, 0x10000 + (uint64_t)k, &s,
-	    err, sizeof err);
-	CHECK(q >= 0, "%s", err);
-	finish(q, &ss, 1, NULL);
-	fprintf(stderr, "  %d acknowledged (%d re-sent, %d reconnects): all "
-	    "there once, stores identical\n", s.nacked, s.resent,
-	    s.reconnects);
-	h_sender_free(&s);
+	h_two_failures(&cl, start_cluster(), k, 0x10000 + (uint64_t)k);
 	h_cluster_destroy(&cl);
 }
 
@@ -279,25 +146,20 @@ END_TEST
 static void
 full_stop(int sig)
 {
-	struct h_sender s, *ss = &s;
-	int p, q;
+	struct h_sender s;
+	int p;
 
 	p = start_cluster();
 	(void)p;
-	sender_start(&s, 0x20000 + (uint64_t)sig, 8);
-	send_all(&s, 50);
+	h_sender_start(&s, &cl, 0x20000 + (uint64_t)sig, "m-", 8);
+	h_send_all(&s, 50);
 	h_sender_drop(&s);
 	/* All three at once, as an operator (or a power cut) would. */
 	h_cluster_stop_all(&cl, sig);
 	start_replica(0);
 	start_replica(1);
 	start_replica(2);
-	q = wait_primary();
-	wait_isr(q, 3);
-	send_all(&s, 10);
-	finish(q, &ss, 1, NULL);
-	h_sender_free(&s);
-	h_cluster_destroy(&cl);
+	finish(&s, 10);
 }
 
 START_TEST(test_full_stop_sigterm)
@@ -318,26 +180,26 @@ END_TEST
  * client port's limit) catches up from its log position and rejoins. */
 START_TEST(test_catch_up_10000)
 {
-	struct h_sender s, *ss = &s;
+	struct h_sender s;
 	char needle[64];
 	int p, x;
 	uint64_t t0;
 
 	p = start_cluster();
-	x = other_than(p, -1);
-	sender_start(&s, 0x30000, 256);
-	send_all(&s, 10);
+	x = h_other_than(&cl, p, -1);
+	h_sender_start(&s, &cl, 0x30000, "m-", 256);
+	h_send_all(&s, 10);
 	kill_replica(x, SIGTERM);
-	wait_isr(p, 2);
+	h_expect_isr(&cl, p, 2);
 	t0 = mono_ms();
-	send_all(&s, 10000);
+	h_send_all(&s, 10000);
 	fprintf(stderr, "catch-up: 10000 messages acknowledged in %llu ms\n",
 	    (unsigned long long)(mono_ms() - t0));
 	t0 = mono_ms();
 	start_replica(x);
-	CHECK(h_wait_primary(&cl, T_ELECT_MS) == p, "r%u no longer leads",
+	CHECK(h_wait_primary(&cl, H_ELECT_MS) == p, "r%u no longer leads",
 	    cl.r[p].id);
-	wait_isr(p, 3);
+	h_expect_isr(&cl, p, 3);
 	fprintf(stderr, "catch-up: r%u back in the ISR %llu ms after its "
 	    "restart\n", cl.r[x].id, (unsigned long long)(mono_ms() - t0));
 	/* Its log is a prefix of the primary's: streamed, no snapshot. */
@@ -351,9 +213,7 @@ START_TEST(test_catch_up_10000)
 	snprintf(needle, sizeof needle, "replica %u caught up to lsn",
 	    cl.r[x].id);
 	CHECK(h_log_contains(&cl, p, needle), "no '%s' line", needle);
-	finish(p, &ss, 1, NULL);
-	h_sender_free(&s);
-	h_cluster_destroy(&cl);
+	finish(&s, 0);
 }
 END_TEST
 
@@ -381,29 +241,25 @@ START_TEST(test_catch_up_past_pruned_log)
 	int i, p, x;
 
 	ck_assert_int_eq(h_cluster_create(&cl, 3, "log_keep 10"), 0);
-	for (i = 0; i < 3; i++)
-		CHECK(h_replica_start(&cl, i) == 0, "replica %d did not start",
-		    i + 1);
-	p = wait_primary();
-	wait_isr(p, 3);
-	x = other_than(p, -1);
-	sender_start(&s, 0x31000, 64);
-	send_all(&s, 10);
+	p = h_start_all(&cl);
+	x = h_other_than(&cl, p, -1);
+	h_sender_start(&s, &cl, 0x31000, "m-", 64);
+	h_send_all(&s, 10);
 	kill_replica(x, SIGTERM);
-	wait_isr(p, 2);
-	send_all(&s, 300);
-	CHECK(wait_log(p, "pruned", T_PHASE_MS) == 0,
+	h_expect_isr(&cl, p, 2);
+	h_send_all(&s, 300);
+	CHECK(wait_log(p, "pruned", H_PHASE_MS) == 0,
 	    "r%u never pruned its log", cl.r[p].id);
 	start_replica(x);
-	wait_isr(p, 3);
+	h_expect_isr(&cl, p, 3);
 	CHECK(h_log_contains(&cl, p, "sending a snapshot"),
 	    "r%u was not sent a snapshot", cl.r[x].id);
 	snprintf(needle, sizeof needle, "snapshot to replica %u: all ",
 	    cl.r[x].id);
 	CHECK(h_log_contains(&cl, p, needle), "no '%s' line", needle);
-	send_all(&s, 10);
+	h_send_all(&s, 10);
 	h_sender_drop(&s);
-	CHECK(h_wait_converged(&cl, p, 3, T_CONVERGE_MS) == 0,
+	CHECK(h_wait_converged(&cl, p, 3, H_CONVERGE_MS) == 0,
 	    "the logs did not converge");
 	CHECK(h_cluster_stop_quiescent(&cl, p, SIGTERM) == 0,
 	    "a replica did not stop cleanly");
@@ -412,7 +268,7 @@ START_TEST(test_catch_up_past_pruned_log)
 	for (i = 1; i < 3; i++)
 		CHECK(strcmp(d[0], d[i]) == 0, "the state of r%u and r%u "
 		    "differ", cl.r[0].id, cl.r[i].id);
-	check_exactly_once(d[0], "r1", &s);
+	h_check_messages(d[0], "r1", &s, NULL);
 	for (i = 0; i < 3; i++)
 		free(d[i]);
 	h_sender_free(&s);
@@ -481,23 +337,23 @@ START_TEST(test_snapshot_divergent_suffix)
 	int p, q, i;
 
 	p = start_cluster();
-	sender_start(&s, 0x31000, 8);
-	send_all(&s, 20);
+	h_sender_start(&s, &cl, 0x31000, "m-", 8);
+	h_send_all(&s, 20);
 	kill_replica(p, SIGKILL);
 	inject_unshipped_message(p, "never acknowledged");
-	send_all(&s, 20);		/* the others elect and go on */
-	q = wait_primary();
+	h_send_all(&s, 20);		/* the others elect and go on */
+	q = h_expect_primary(&cl);
 	CHECK(q != p, "r%u leads", cl.r[p].id);
 	start_replica(p);
-	CHECK(h_wait_primary(&cl, T_ELECT_MS) == q, "r%u no longer leads",
+	CHECK(h_wait_primary(&cl, H_ELECT_MS) == q, "r%u no longer leads",
 	    cl.r[q].id);
-	wait_isr(q, 3);
+	h_expect_isr(&cl, q, 3);
 	CHECK(h_log_contains(&cl, q, "sending a snapshot"),
 	    "r%u sent r%u no snapshot", cl.r[q].id, cl.r[p].id);
 	CHECK(h_log_contains(&cl, p, "installed the snapshot"),
 	    "r%u installed no snapshot", cl.r[p].id);
-	send_all(&s, 10);
-	finish(q, &ss, 1, d);
+	h_send_all(&s, 10);
+	h_finish(&cl, q, &ss, 1, NULL, d);
 	for (i = 0; i < 3; i++) {
 		CHECK(strstr(d[i], "never acknowledged") == NULL,
 		    "r%u still holds the unacknowledged record", cl.r[i].id);
@@ -519,8 +375,8 @@ START_TEST(test_retry_after_commit_applied_once)
 	int p, q, k, i, batch = 20, first_k;
 
 	p = start_cluster();
-	sender_start(&s, 0x40000, 32);
-	send_all(&s, 10);
+	h_sender_start(&s, &cl, 0x40000, "m-", 32);
+	h_send_all(&s, 10);
 	CHECK(h_status(&cl, p, &st, 1000) == 0, "no STATUS");
 	lsn0 = st.last_lsn;
 	old_epoch = st.epoch;
@@ -528,8 +384,8 @@ START_TEST(test_retry_after_commit_applied_once)
 	 * primary's commit point covers them) — so their replies are
 	 * written — but the client reads none of them. */
 	first_k = s.n + 1;
-	send_some(&s, batch, 0);
-	deadline = mono_ms() + T_PHASE_MS;
+	h_send_some(&s, batch, 0);
+	deadline = mono_ms() + H_PHASE_MS;
 	for (;;) {
 		CHECK(h_status(&cl, p, &st, 1000) == 0, "no STATUS");
 		if (st.last_lsn >= lsn0 + (uint64_t)batch &&
@@ -544,15 +400,14 @@ START_TEST(test_retry_after_commit_applied_once)
 	CHECK(s.nacked == 10, "%d acknowledged before the crash", s.nacked);
 	/* The client re-sends the 20 with the same (client_id, seq) to the
 	 * new primary: each must get the original answer. */
-	send_all(&s, 0);
+	h_send_all(&s, 0);
 	CHECK(s.retried_acks == batch, "%d of %d retries answered",
 	    s.retried_acks, batch);
-	q = wait_primary();
-	send_all(&s, 10);
+	q = h_expect_primary(&cl);
+	h_send_all(&s, 10);
 	start_replica(p);
-	q = wait_primary();
-	wait_isr(q, 3);
-	finish(q, &ss, 1, d);
+	q = h_expect_full_isr(&cl);
+	h_finish(&cl, q, &ss, 1, NULL, d);
 	/* Each retried request has one log record, from the old epoch: the
 	 * retry was answered from the stored result, not applied again. */
 	for (k = first_k; k < first_k + batch; k++) {
@@ -575,23 +430,23 @@ END_TEST
 
 START_TEST(test_restart_must_wait)
 {
-	struct h_sender s, *ss = &s;
-	int p, b1, b2, q, k, samples = 0, waiting_for_p = 0, electing = 0;
+	struct h_sender s;
+	int p, b1, b2, k, samples = 0, waiting_for_p = 0, electing = 0;
 	int waiting_for_self = 0, waiting_for_other = 0;
 	uint64_t end;
 
 	p = start_cluster();
-	b1 = other_than(p, -1);
-	b2 = other_than(p, b1);
-	sender_start(&s, 0x50000, 4);
-	send_some(&s, 20, 10);
+	b1 = h_other_than(&cl, p, -1);
+	b2 = h_other_than(&cl, p, b1);
+	h_sender_start(&s, &cl, 0x50000, "m-", 4);
+	h_send_some(&s, 20, 10);
 	kill_replica(b1, SIGKILL);
-	send_some(&s, 20, 15);
+	h_send_some(&s, 20, 15);
 	kill_replica(b2, SIGKILL);
 	/* P acknowledges alone (ISR {P}): these exist only on P. */
-	send_all(&s, 20);
-	wait_isr(p, 1);
-	send_all(&s, 10);
+	h_send_all(&s, 20);
+	h_expect_isr(&cl, p, 1);
+	h_send_all(&s, 10);
 	kill_replica(p, SIGKILL);
 	h_sender_drop(&s);
 
@@ -636,12 +491,7 @@ START_TEST(test_restart_must_wait)
 	/* P comes back: someone leads, and everything P acknowledged
 	 * alone is there. */
 	start_replica(p);
-	q = wait_primary();
-	wait_isr(q, 3);
-	send_all(&s, 10);
-	finish(q, &ss, 1, NULL);
-	h_sender_free(&s);
-	h_cluster_destroy(&cl);
+	finish(&s, 10);
 }
 END_TEST
 
@@ -649,29 +499,26 @@ END_TEST
 
 START_TEST(test_old_primary_rejoins)
 {
-	struct h_sender s, *ss = &s;
+	struct h_sender s;
 	struct h_status st;
 	int p, q;
 
 	p = start_cluster();
-	sender_start(&s, 0x60000, 16);
-	send_some(&s, 60, 40);		/* up to 16 in flight at the crash */
+	h_sender_start(&s, &cl, 0x60000, "m-", 16);
+	h_send_some(&s, 60, 40);	/* up to 16 in flight at the crash */
 	kill_replica(p, SIGKILL);
-	send_all(&s, 0);
-	q = wait_primary();
+	h_send_all(&s, 0);
+	q = h_expect_primary(&cl);
 	CHECK(q != p, "r%u leads", cl.r[p].id);
-	send_all(&s, 30);
+	h_send_all(&s, 30);
 	start_replica(p);
-	CHECK(h_wait_primary(&cl, T_ELECT_MS) == q, "r%u no longer leads",
+	CHECK(h_wait_primary(&cl, H_ELECT_MS) == q, "r%u no longer leads",
 	    cl.r[q].id);
 	CHECK(h_status(&cl, p, &st, 1000) == 0 && st.role == H_ROLE_BACKUP &&
 	    st.primary_id == cl.r[q].id, "old primary r%u is not a backup of "
 	    "r%u", cl.r[p].id, cl.r[q].id);
-	wait_isr(q, 3);
-	send_all(&s, 10);
-	finish(q, &ss, 1, NULL);
-	h_sender_free(&s);
-	h_cluster_destroy(&cl);
+	h_expect_isr(&cl, q, 3);
+	finish(&s, 10);
 }
 END_TEST
 
@@ -704,7 +551,7 @@ check_one_primary_per_epoch(void)
 static int
 follows_as_backup(int p, int q)
 {
-	uint64_t deadline = mono_ms() + T_ELECT_MS;
+	uint64_t deadline = mono_ms() + H_ELECT_MS;
 	int now;
 
 	for (;;) {
@@ -734,49 +581,67 @@ acked_by_since(const struct h_sender *s, int i, uint64_t since)
 	return n;
 }
 
-/* ---- 7. a paused primary ------------------------------------------------------- */
-
-START_TEST(test_paused_primary_steps_down)
+/* Pause primary p, send n more requests (0: the window's worth) into its
+ * socket buffer and wait for another primary, within FAILOVER_BOUND_MS.
+ * Returns it. */
+static int
+pause_primary(struct h_sender *s, int p, int n, const char *what)
 {
-	struct h_sender s, *ss = &s;
-	uint64_t t0, took, resumed;
-	int p, q, acked_at_pause;
+	uint64_t t0, took;
+	int q;
 
-	p = start_cluster();
-	sender_start(&s, 0x70000, 8);
-	send_some(&s, 40, 20);
 	CHECK(h_replica_pause(&cl, p) == 0, "cannot pause r%u", cl.r[p].id);
 	t0 = mono_ms();
-	acked_at_pause = s.nacked;
-	send_some(&s, 0, 0);		/* the window fills P's buffer */
-	q = wait_primary();
+	h_send_some(s, n, 0);
+	q = h_expect_primary(&cl);
 	took = mono_ms() - t0;
-	fprintf(stderr, "paused primary: r%u replaced by r%u after %llu ms\n",
+	fprintf(stderr, "%s: r%u replaced by r%u after %llu ms\n", what,
 	    cl.r[p].id, cl.r[q].id, (unsigned long long)took);
 	CHECK(q != p, "r%u still the primary", cl.r[p].id);
 	CHECK(took <= FAILOVER_BOUND_MS, "failover took %llu ms",
 	    (unsigned long long)took);
+	return q;
+}
+
+/* Continue the paused old primary p (q took over) and wait until it
+ * follows (follows_as_backup, whose primary is returned). *resumed: when
+ * it was continued. Everything acknowledged from there on — whatever p
+ * might answer after it continued included — must be there at the end. */
+static int
+resume_old_primary(struct h_sender *s, int p, int q, uint64_t *resumed)
+{
 	/* Answers P sent before its pause may still wait in our socket:
 	 * read them now, so that what is read after it continues was
 	 * sent after it continued. */
-	(void)h_sender_pump(&s, s.n, 100);
+	(void)h_sender_pump(s, s->n, 100);
 	CHECK(h_replica_resume(&cl, p) == 0, "cannot continue r%u",
 	    cl.r[p].id);
-	resumed = mono_ms();
-	/* Everything acknowledged from here on — including whatever P
-	 * might answer after it continued — must be there at the end. */
-	send_all(&s, 0);
-	q = follows_as_backup(p, q);
+	*resumed = mono_ms();
+	h_send_all(s, 0);
+	return follows_as_backup(p, q);
+}
+
+/* ---- 7. a paused primary ------------------------------------------------------- */
+
+START_TEST(test_paused_primary_steps_down)
+{
+	struct h_sender s;
+	uint64_t resumed;
+	int p, q, acked_at_pause;
+
+	p = start_cluster();
+	h_sender_start(&s, &cl, 0x70000, "m-", 8);
+	h_send_some(&s, 40, 20);
+	acked_at_pause = s.nacked;
+	/* The window fills P's buffer. */
+	q = pause_primary(&s, p, 0, "paused primary");
+	resume_old_primary(&s, p, q, &resumed);
 	fprintf(stderr, "paused primary: %d acknowledged before the pause, "
 	    "%d after, %d of them by r%u after it continued\n",
 	    acked_at_pause, s.nacked - acked_at_pause,
 	    acked_by_since(&s, p, resumed), cl.r[p].id);
-	send_all(&s, 20);
-	q = wait_primary();
-	wait_isr(q, 3);
-	finish(q, &ss, 1, NULL);
-	h_sender_free(&s);
-	h_cluster_destroy(&cl);
+	h_send_all(&s, 20);
+	finish(&s, 0);
 }
 END_TEST
 
@@ -790,47 +655,27 @@ END_TEST
  */
 START_TEST(test_paused_primary_lone_backup)
 {
-	struct h_sender s, *ss = &s;
-	uint64_t t0, took, resumed;
+	struct h_sender s;
+	uint64_t resumed;
 	int p, x, y, q;
 
 	p = start_cluster();
-	y = other_than(p, -1);
-	x = other_than(p, y);
-	sender_start(&s, 0x71000, 8);
-	send_all(&s, 20);
+	y = h_other_than(&cl, p, -1);
+	x = h_other_than(&cl, p, y);
+	h_sender_start(&s, &cl, 0x71000, "m-", 8);
+	h_send_all(&s, 20);
 	kill_replica(y, SIGKILL);
-	wait_isr(p, 2);
-	send_all(&s, 10);
-	CHECK(h_replica_pause(&cl, p) == 0, "cannot pause r%u", cl.r[p].id);
-	t0 = mono_ms();
-	send_some(&s, 8, 0);		/* 8 requests into P's socket buffer */
-	q = wait_primary();
-	took = mono_ms() - t0;
+	h_expect_isr(&cl, p, 2);
+	h_send_all(&s, 10);
+	/* 8 requests into P's socket buffer. */
+	q = pause_primary(&s, p, 8, "paused primary, lone backup");
 	CHECK(q == x, "r%u leads, not r%u", cl.r[q].id, cl.r[x].id);
-	fprintf(stderr, "paused primary, lone backup: r%u took over after "
-	    "%llu ms\n", cl.r[x].id, (unsigned long long)took);
-	CHECK(took <= FAILOVER_BOUND_MS, "failover took %llu ms",
-	    (unsigned long long)took);
-	/* Answers P sent before its pause may still wait in our socket:
-	 * read them now, so that what is read after it continues was
-	 * sent after it continued. */
-	(void)h_sender_pump(&s, s.n, 100);
-	CHECK(h_replica_resume(&cl, p) == 0, "cannot continue r%u",
-	    cl.r[p].id);
-	resumed = mono_ms();
-	send_all(&s, 0);
-	follows_as_backup(p, x);
+	resume_old_primary(&s, p, x, &resumed);
 	fprintf(stderr, "paused primary, lone backup: r%u acknowledged %d "
 	    "messages after it continued\n", cl.r[p].id,
 	    acked_by_since(&s, p, resumed));
 	start_replica(y);
-	q = wait_primary();
-	wait_isr(q, 3);
-	send_all(&s, 10);
-	finish(q, &ss, 1, NULL);
-	h_sender_free(&s);
-	h_cluster_destroy(&cl);
+	finish(&s, 10);
 }
 END_TEST
 
@@ -838,36 +683,33 @@ END_TEST
 
 START_TEST(test_paused_backup_leaves_and_rejoins)
 {
-	struct h_sender s, *ss = &s;
+	struct h_sender s;
 	uint64_t t0, took;
 	int p, b, q;
 
 	p = start_cluster();
-	b = other_than(p, -1);
-	sender_start(&s, 0x80000, 4);
-	send_some(&s, 30, 15);
+	b = h_other_than(&cl, p, -1);
+	h_sender_start(&s, &cl, 0x80000, "m-", 4);
+	h_send_some(&s, 30, 15);
 	CHECK(h_replica_pause(&cl, b) == 0, "cannot pause r%u", cl.r[b].id);
 	t0 = mono_ms();
-	CHECK(h_wait_isr(&cl, p, 2, T_REJOIN_MS) == 0, "r%u's ISR did not "
+	CHECK(h_wait_isr(&cl, p, 2, H_REJOIN_MS) == 0, "r%u's ISR did not "
 	    "shrink", cl.r[p].id);
 	took = mono_ms() - t0;
 	fprintf(stderr, "paused backup: r%u left the ISR after %llu ms\n",
 	    cl.r[b].id, (unsigned long long)took);
 	CHECK(took <= ISR_SHRINK_BOUND_MS, "the ISR shrank after %llu ms",
 	    (unsigned long long)took);
-	send_all(&s, 30);		/* writes go on without it */
+	h_send_all(&s, 30);		/* writes go on without it */
 	CHECK(h_replica_resume(&cl, b) == 0, "cannot continue r%u",
 	    cl.r[b].id);
 	t0 = mono_ms();
-	q = wait_primary();
+	q = h_expect_primary(&cl);
 	CHECK(q == p, "r%u no longer leads", cl.r[p].id);
-	wait_isr(p, 3);
+	h_expect_isr(&cl, p, 3);
 	fprintf(stderr, "paused backup: back in the ISR %llu ms after "
 	    "SIGCONT\n", (unsigned long long)(mono_ms() - t0));
-	send_all(&s, 10);
-	finish(p, &ss, 1, NULL);
-	h_sender_free(&s);
-	h_cluster_destroy(&cl);
+	finish(&s, 10);
 }
 END_TEST
 
@@ -876,94 +718,48 @@ END_TEST
  * anything, alice's client sends again, and each message shows once. */
 START_TEST(test_client_follows_failover)
 {
-	struct h_chat alice, bob;
-	int p;
-
-	p = start_cluster();
-	ck_assert_int_eq(h_chat_spawn(&cl, &bob), 0);
-	ck_assert_int_eq(h_chat_spawn(&cl, &alice), 0);
-	h_chat_send(&bob, "/register bob pb");
-	h_chat_send(&alice, "/register alice pa");
-	CHECK(h_chat_wait(&bob, "registered bob", T_PHASE_MS) == 0, "bob");
-	CHECK(h_chat_wait(&alice, "registered alice", T_PHASE_MS) == 0,
-	    "alice");
-	h_chat_send(&bob, "/login bob pb");
-	h_chat_send(&alice, "/login alice pa");
-	CHECK(h_chat_wait(&bob, "logged in", T_PHASE_MS) == 0, "bob login");
-	CHECK(h_chat_wait(&alice, "logged in", T_PHASE_MS) == 0,
-	    "alice login");
-	h_chat_send(&alice, "/msg bob before the failover");
-	CHECK(h_chat_wait(&bob, "before the failover", T_PHASE_MS) == 0,
-	    "bob did not get the first message");
-
-	kill_replica(p, SIGKILL);
-	CHECK(h_chat_wait(&bob, "lost", T_PHASE_MS) == 0 &&
-	    h_chat_wait(&bob, "reconnected to replica", T_PHASE_MS) == 0 &&
-	    h_chat_wait(&bob, "primary, epoch", T_PHASE_MS) == 0,
-	    "bob's client did not say it reconnected:\n%s", bob.out);
-	h_chat_send(&alice, "/msg bob after the failover");
-	CHECK(h_chat_wait(&alice, "sent #", T_PHASE_MS) == 0, "alice");
-	CHECK(h_chat_wait(&bob, "after the failover", T_PHASE_MS) == 0,
-	    "bob did not get the second message:\n%s", bob.out);
-	CHECK(h_count(bob.out, "before the failover") == 1 &&
-	    h_count(bob.out, "after the failover") == 1,
-	    "a message was shown twice or not at all:\n%s", bob.out);
-	CHECK(h_chat_finish(&alice, T_PHASE_MS) == 0, "alice's exit status");
-	CHECK(h_chat_finish(&bob, T_PHASE_MS) == 0, "bob's exit status");
-	free(alice.out);
-	free(bob.out);
+	h_client_failover(&cl, start_cluster());
 	h_cluster_destroy(&cl);
 }
 END_TEST
 
-/* One case per scenario, so CK_RUN_CASE can pick one. */
-static void
-add_case(Suite *s, const char *name, const TTest *t, int loop_to)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, 120);	/* each test takes seconds; ASan 3x */
-	if (loop_to > 0)
-		tcase_add_loop_test(tc, t, 0, loop_to);
-	else
-		tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
+/* One case per scenario, so CK_RUN_CASE can pick one; each test takes
+ * seconds (ASan 3x). */
+#define CASE_S 120
 
 static Suite *
 failover_suite(void)
 {
 	Suite *s = suite_create("failover");
 
-	add_case(s, "two_failures", test_two_failures, 6);
-	add_case(s, "full_stop_sigterm", test_full_stop_sigterm, 0);
-	add_case(s, "full_stop_kill9", test_full_stop_kill9, 0);
-	add_case(s, "catch_up", test_catch_up_10000, 0);
-	add_case(s, "catch_up_pruned", test_catch_up_past_pruned_log, 0);
-	add_case(s, "client_failover", test_client_follows_failover, 0);
-	add_case(s, "snapshot", test_snapshot_divergent_suffix, 0);
-	add_case(s, "retry", test_retry_after_commit_applied_once, 0);
-	add_case(s, "must_wait", test_restart_must_wait, 0);
-	add_case(s, "old_primary", test_old_primary_rejoins, 0);
-	add_case(s, "paused_primary", test_paused_primary_steps_down, 0);
-	add_case(s, "paused_primary_lone_backup",
+	h_add_case(s, "two_failures", CASE_S, test_two_failures, 6);
+	h_add_case(s, "full_stop_sigterm", CASE_S, test_full_stop_sigterm, 0);
+	h_add_case(s, "full_stop_kill9", CASE_S, test_full_stop_kill9, 0);
+	h_add_case(s, "catch_up", CASE_S, test_catch_up_10000, 0);
+	h_add_case(s, "catch_up_pruned", CASE_S,
+	    test_catch_up_past_pruned_log, 0);
+	h_add_case(s, "client_failover", CASE_S,
+	    test_client_follows_failover, 0);
+	h_add_case(s, "snapshot", CASE_S, test_snapshot_divergent_suffix, 0);
+	h_add_case(s, "retry", CASE_S, test_retry_after_commit_applied_once,
+	    0);
+	h_add_case(s, "must_wait", CASE_S, test_restart_must_wait, 0);
+	h_add_case(s, "old_primary", CASE_S, test_old_primary_rejoins, 0);
+	h_add_case(s, "paused_primary", CASE_S,
+	    test_paused_primary_steps_down, 0);
+	h_add_case(s, "paused_primary_lone_backup", CASE_S,
 	    test_paused_primary_lone_backup, 0);
-	add_case(s, "paused_backup", test_paused_backup_leaves_and_rejoins, 0);
+	h_add_case(s, "paused_backup", CASE_S,
+	    test_paused_backup_leaves_and_rejoins, 0);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr;
-	int failed;
-
 	/* A replica that dies under the raw client must not kill the test:
 	 * writes to its socket fail with EPIPE instead. */
 	signal(SIGPIPE, SIG_IGN);
-	sr = srunner_create(failover_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	h_on_fail(on_fail);
+	return h_run_suite(failover_suite());
 }

@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "config.h"
+#include "h_check.h"
 #include "h_run.h"
 
 #define RUN_MS    10000		/* bound on one program run */
@@ -116,32 +117,16 @@ read_page(const char *name)
 	return read_text(path);
 }
 
-/*
- * Run argv[0] with input on its stdin; its stdout (and its stderr too
- * with merge, else stderr is passed on to ours) into *out (caller frees).
- * The exit status, or -1 (timeout, signal, failure to run).
- */
-static int
-run(char *const argv[], const char *input, int merge, char **out)
-{
-	char *err = NULL;
-	int rc = h_run(argv, input, out, merge ? NULL : &err, RUN_MS);
-
-	if (err != NULL)
-		fputs(err, stderr);
-	free(err);
-	return rc;
-}
-
 /* "PROG --help" from the build directory; its output (caller frees). */
 static char *
 help_of(const char *prog)
 {
 	char path[1024], *out;
-	char *argv[] = { path, (char *)"--help", NULL };
+	const char *argv[] = { path, "--help", NULL };
 
 	h_bin_path(prog, path, sizeof path);
-	ck_assert_msg(run(argv, NULL, 0, &out) == 0, "%s --help failed", path);
+	ck_assert_msg(h_run(path, argv, NULL, &out, NULL, RUN_MS) == 0,
+	    "%s --help failed", path);
 	return out;
 }
 
@@ -345,32 +330,33 @@ entry(const char *sec, const char *name)
 	return strndup(s, (size_t)(e - s) + 1);
 }
 
-/* text contains phrase (any case) with no letter or digit on either side. */
+/* text contains phrase (any case) with no character that is(c) says is
+ * part of a word on either side. */
 static int
-has_phrase(const char *text, const char *phrase)
+has_bounded(const char *text, const char *phrase, int (*is)(int))
 {
 	size_t n = strlen(phrase);
 	const char *s;
 
 	for (s = text; (s = strcasestr(s, phrase)) != NULL; s++)
-		if ((s == text || !isalnum((unsigned char)s[-1])) &&
-		    !isalnum((unsigned char)s[n]))
+		if ((s == text || !is((unsigned char)s[-1])) &&
+		    !is((unsigned char)s[n]))
 			return 1;
 	return 0;
+}
+
+/* text contains phrase (any case) with no letter or digit on either side. */
+static int
+has_phrase(const char *text, const char *phrase)
+{
+	return has_bounded(text, phrase, isalnum);
 }
 
 /* text has word as a run of letters of its own, in any case. */
 static int
 has_word(const char *text, const char *word)
 {
-	size_t n = strlen(word);
-	const char *s;
-
-	for (s = text; (s = strcasestr(s, word)) != NULL; s++)
-		if ((s == text || !isalpha((unsigned char)s[-1])) &&
-		    !isalpha((unsigned char)s[n]))
-			return 1;
-	return 0;
+	return has_bounded(text, word, isalpha);
 }
 
 /* The names of the ".It Cm NAME" entries of a section. */
@@ -456,7 +442,7 @@ static char *
 chat_script(const char *script)
 {
 	char dir[] = "/tmp/chatd-man-XXXXXX", conf[128], chat[1024], *out;
-	char *argv[] = { chat, (char *)"-c", conf, NULL };
+	const char *argv[] = { chat, "-c", conf, NULL };
 	struct sockaddr_in a;
 	socklen_t alen = sizeof a;
 	uint16_t port[2];
@@ -484,7 +470,7 @@ chat_script(const char *script)
 	fprintf(f, "replica 1 127.0.0.1 %u %u\n", port[0], port[1]);
 	fclose(f);
 	h_bin_path("chat", chat, sizeof chat);
-	rc = run(argv, script, 0, &out);
+	rc = h_run(chat, argv, script, &out, NULL, RUN_MS);
 	unlink(conf);
 	rmdir(dir);
 	close(fd[0]);
@@ -659,22 +645,6 @@ START_TEST(test_sections)
 }
 END_TEST
 
-/* Path of an installed program, or NULL. */
-static const char *
-which(const char *prog, char *buf, size_t len)
-{
-	static const char *const dirs[] = { "/usr/bin", "/usr/local/bin",
-	    "/bin" };
-	unsigned i;
-
-	for (i = 0; i < 3; i++) {
-		snprintf(buf, len, "%s/%s", dirs[i], prog);
-		if (access(buf, X_OK) == 0)
-			return buf;
-	}
-	return NULL;
-}
-
 /*
  * Every page is silent under each formatter that is installed: mandoc
  * -Tlint -W warning, and groff -ww (what man -l runs on Debian). With
@@ -683,18 +653,18 @@ which(const char *prog, char *buf, size_t len)
 START_TEST(test_lint)
 {
 	struct list pages = { .n = 0 };
-	char mandoc[256], groff[256], path[1024], *out;
-	char *m_argv[] = { mandoc, (char *)"-Tlint", (char *)"-W",
-	    (char *)"warning", path, NULL };
-	char *g_argv[] = { groff, (char *)"-mandoc", (char *)"-Tutf8",
-	    (char *)"-ww", (char *)"-z", path, NULL };
-	char **tools[2];
+	char mandoc[256], groff[256], path[1024], *out, *err;
+	const char *m_argv[] = { mandoc, "-Tlint", "-W", "warning", path,
+	    NULL };
+	const char *g_argv[] = { groff, "-mandoc", "-Tutf8", "-ww", "-z", path,
+	    NULL };
+	const char **tools[2];
 	unsigned i, j, ntools = 0;
 	int rc;
 
-	if (which("mandoc", mandoc, sizeof mandoc) != NULL)
+	if (h_which("mandoc", mandoc, sizeof mandoc) != NULL)
 		tools[ntools++] = m_argv;
-	if (which("groff", groff, sizeof groff) != NULL)
+	if (h_which("groff", groff, sizeof groff) != NULL)
 		tools[ntools++] = g_argv;
 	if (ntools == 0) {
 		fprintf(stderr, "check_manpages: neither mandoc nor groff "
@@ -706,10 +676,13 @@ START_TEST(test_lint)
 		snprintf(path, sizeof path, "%s/%s", man_dir(), pages.s[i]);
 		for (j = 0; j < ntools; j++) {
 			/* Both report on stderr. */
-			rc = run(tools[j], NULL, 1, &out);
-			ck_assert_msg(rc == 0 && out[0] == '\0',
-			    "%s %s (exit %d):\n%s", tools[j][0], path, rc, out);
+			rc = h_run(tools[j][0], tools[j], NULL, &out, &err,
+			    RUN_MS);
+			ck_assert_msg(rc == 0 && out[0] == '\0' && err[0] == '\0',
+			    "%s %s (exit %d):\n%s%s", tools[j][0], path, rc, out,
+			    err);
 			free(out);
+			free(err);
 		}
 	}
 }
@@ -719,9 +692,8 @@ static Suite *
 manpages_suite(void)
 {
 	Suite *s = suite_create("manual pages");
-	TCase *tc = tcase_create("manpages");
+	TCase *tc = h_tcase(s, "manpages", 60);
 
-	tcase_set_timeout(tc, 60);
 	tcase_add_loop_test(tc, test_options, 0,
 	    (int)(sizeof documented / sizeof documented[0]));
 	tcase_add_test(tc, test_settings_documented);
@@ -730,19 +702,12 @@ manpages_suite(void)
 	tcase_add_test(tc, test_documented_commands_exist);
 	tcase_add_test(tc, test_sections);
 	tcase_add_test(tc, test_lint);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
 int
 main(void)
 {
-	SRunner *sr = srunner_create(manpages_suite());
-	int failed;
-
 	signal(SIGPIPE, SIG_IGN);	/* a program that exits unread */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_suite(manpages_suite());
 }

@@ -50,15 +50,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
+#include "net.h"
 #include "wire.h"
 
-#define T_PHASE_MS    60000	/* one batch of messages acknowledged */
-#define T_ELECT_MS    15000	/* a primary everyone follows */
-#define T_REJOIN_MS   15000	/* a replica back in the ISR */
 #define T_CUT_MS       5000	/* the cut-off primary acknowledges alone */
 #define T_REFUSE_MS    3000	/* how long a refusing side is tried */
 
@@ -75,38 +74,17 @@ static const char *const hosts[3] = { "10.77.0.1", "10.77.0.2",
 /* ---- running ip ---------------------------------------------------------- */
 
 /* Run argv (argv[0] looked up in PATH unless it has a '/') and wait for it,
- * at most 10 s. 0 if it exited 0. Its stdout goes to /dev/null, and its
- * stderr too if quiet (clean-up of what may not exist). */
+ * at most 10 s. 0 if it exited 0. Its stderr is shown unless quiet
+ * (clean-up of what may not exist). */
 static int
-run(char *const argv[], int quiet)
+run(const char *const argv[], int quiet)
 {
-	uint64_t deadline = h_now_ms() + 10000;
-	int status;
-	pid_t pid = fork();
+	char *out, *err = NULL;
+	int rc = h_run(argv[0], argv, NULL, &out, quiet ? &err : NULL, 10000);
 
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int nul = open("/dev/null", O_RDWR);
-
-		if (nul >= 0) {
-			dup2(nul, STDIN_FILENO);
-			dup2(nul, STDOUT_FILENO);
-			if (quiet)
-				dup2(nul, STDERR_FILENO);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	while (h_now_ms() < deadline) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return WIFEXITED(status) && WEXITSTATUS(status) == 0 ?
-			    0 : -1;
-		poll(NULL, 0, 5);	/* polling a child's exit */
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
+	free(out);
+	free(err);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Run "ip WORDS..." (fmt expands to words separated by single spaces). */
@@ -116,11 +94,12 @@ static int ipcmd(int quiet, const char *fmt, ...)
 static int
 ipcmd(int quiet, const char *fmt, ...)
 {
-	char line[512], *argv[32], *save = NULL, *w;
+	char line[512], *save = NULL, *w;
+	const char *argv[32];
 	int n = 0;
 	va_list ap;
 
-	argv[n++] = (char *)"ip";
+	argv[n++] = "ip";
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
@@ -229,38 +208,15 @@ net_link(int i, int up)
 	    up ? "up" : "down");
 }
 
-/* ---- failing with everything one needs to see why ------------------------ */
-
-static void fail_now(int line, const char *expr, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
+/* A failing CHECK shows the cluster as seen from the lan, then removes
+ * it and the namespaces. */
 static void
-fail_now(int line, const char *expr, const char *fmt, ...)
+on_fail(void)
 {
-	char msg[1024], state[4096];
-	va_list ap;
-	int i;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
 	ns_enter("lan");
-	h_cluster_describe(&cl, state, sizeof state);
-	fprintf(stderr, "\ncheck_netns.c:%d: FAILED (%s): %s\ncluster: %s\n",
-	    line, expr, msg, state);
-	for (i = 0; i < cl.n; i++) {
-		h_replica_dump_events(&cl, i, 60);
-		h_replica_dump_log(&cl, i);
-	}
-	fprintf(stderr, "test directory: %s\n", cl.dir);
+	h_cluster_report(&cl);
 	net_destroy();
-	ck_abort_msg("line %d: %s: %s", line, expr, msg);
 }
-
-#define CHECK(cond, ...) do {						\
-	if (!(cond))							\
-		fail_now(__LINE__, #cond, __VA_ARGS__);			\
-} while (0)
 
 /* ---- building blocks ------------------------------------------------------ */
 
@@ -271,77 +227,23 @@ static int
 start_cluster(const char *extra)
 {
 	char key[600], cmd[700];
-	int i, p;
+	int i;
 
 	atexit(net_destroy);	/* also when a check fails (Check exits) */
 	CHECK(net_create() == 0, "cannot make the network namespaces");
 	CHECK(h_cluster_create_hosts(&cl, 3, hosts, CLIENT_PORT,
 	    INTERNAL_PORT, extra) == 0, "cannot create the cluster");
 	snprintf(key, sizeof key, "%s/cluster.key", cl.dir);
-	snprintf(cmd, sizeof cmd, "%s/chatd", getenv("CHATD_BIN_DIR") ?
-	    getenv("CHATD_BIN_DIR") : "build");
+	h_bin_path("chatd", cmd, sizeof cmd);
 	{
-		char *const argv[] = { cmd, (char *)"--gen-key", key, NULL };
+		const char *argv[] = { cmd, "--gen-key", key, NULL };
 
 		CHECK(run(argv, 0) == 0, "%s --gen-key %s failed", cmd, key);
 	}
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 3; i++)
 		snprintf(cl.r[i].exec_prefix, sizeof cl.r[i].exec_prefix,
 		    "ip netns exec %s-r%d", prefix, i + 1);
-		CHECK(h_replica_start(&cl, i) == 0, "r%d did not start", i + 1);
-	}
-	p = h_wait_primary(&cl, T_ELECT_MS);
-	CHECK(p >= 0, "no primary within %d ms", T_ELECT_MS);
-	CHECK(h_wait_isr(&cl, p, 3, T_REJOIN_MS) == 0, "ISR of r%u not 3",
-	    cl.r[p].id);
-	return p;
-}
-
-static int
-other_than(int a, int b)
-{
-	int i;
-
-	for (i = 0; i < cl.n; i++)
-		if (i != a && i != b)
-			return i;
-	return -1;
-}
-
-static int
-wait_primary(void)
-{
-	int p = h_wait_primary(&cl, T_ELECT_MS);
-
-	CHECK(p >= 0, "no primary within %d ms", T_ELECT_MS);
-	return p;
-}
-
-static void
-wait_isr(int p, int n)
-{
-	CHECK(h_wait_isr(&cl, p, n, T_REJOIN_MS) == 0, "the ISR of r%u did "
-	    "not reach %d members within %d ms", cl.r[p].id, n, T_REJOIN_MS);
-}
-
-static void
-send_all(struct h_sender *s, int n)
-{
-	h_sender_queue(s, n);
-	CHECK(h_sender_pump(s, s->n, T_PHASE_MS) == 0, "%s", s->err);
-}
-
-/* The end of every test (h_finish): converge, stop quietly, identical
- * stores, each acknowledged message once — or, lost[j] given, the
- * messages of senders[j] it marks absent. */
-static void
-finish(int primary, struct h_sender **senders, int nsenders,
-       const char *const *lost)
-{
-	char err[512];
-
-	CHECK(h_finish(&cl, primary, senders, nsenders, lost, NULL, err,
-	    sizeof err) == 0, "%s", err);
+	return h_start_all(&cl);
 }
 
 /* ---- 1. two failures across machines, in each of the six orders ---------- */
@@ -349,19 +251,8 @@ finish(int primary, struct h_sender **senders, int nsenders,
 /* check_failover.c's scenario (harness scenario.c), over the bridge. */
 START_TEST(test_two_failures)
 {
-	struct h_sender s, *ss = &s;
-	char err[512];
-	int q;
-
 	fprintf(stderr, "netns two failures: %s\n", h_order_name(_i));
-	q = h_two_failures(&cl, start_cluster(NULL), _i,
-	    0x50000 + (uint64_t)_i, &s, err, sizeof err);
-	CHECK(q >= 0, "%s", err);
-	finish(q, &ss, 1, NULL);
-	fprintf(stderr, "  %d acknowledged (%d re-sent, %d reconnects): all "
-	    "there once, stores identical\n", s.nacked, s.resent,
-	    s.reconnects);
-	h_sender_free(&s);
+	h_two_failures(&cl, start_cluster(NULL), _i, 0x50000 + (uint64_t)_i);
 	net_destroy();
 }
 END_TEST
@@ -370,38 +261,7 @@ END_TEST
 
 START_TEST(test_client_across_machines)
 {
-	struct h_chat alice, bob;
-	int p;
-
-	p = start_cluster(NULL);
-	ck_assert_int_eq(h_chat_spawn(&cl, &bob), 0);
-	ck_assert_int_eq(h_chat_spawn(&cl, &alice), 0);
-	h_chat_send(&bob, "/register bob pb");
-	h_chat_send(&alice, "/register alice pa");
-	CHECK(h_chat_wait(&bob, "registered bob", T_PHASE_MS) == 0, "bob");
-	CHECK(h_chat_wait(&alice, "registered alice", T_PHASE_MS) == 0,
-	    "alice");
-	h_chat_send(&bob, "/login bob pb");
-	h_chat_send(&alice, "/login alice pa");
-	CHECK(h_chat_wait(&bob, "logged in", T_PHASE_MS) == 0, "bob login");
-	CHECK(h_chat_wait(&alice, "logged in", T_PHASE_MS) == 0, "alice");
-	h_chat_send(&alice, "/msg bob over the bridge");
-	CHECK(h_chat_wait(&bob, "over the bridge", T_PHASE_MS) == 0,
-	    "bob did not get the first message:\n%s", bob.out);
-
-	CHECK(h_replica_stop(&cl, p, SIGKILL) != -1, "r%u", cl.r[p].id);
-	CHECK(h_chat_wait(&bob, "reconnected to replica", T_PHASE_MS) == 0,
-	    "bob's client did not reconnect:\n%s", bob.out);
-	h_chat_send(&alice, "/msg bob after the failover");
-	CHECK(h_chat_wait(&bob, "after the failover", T_PHASE_MS) == 0,
-	    "bob did not get the second message:\n%s", bob.out);
-	CHECK(h_count(bob.out, "over the bridge") == 1 &&
-	    h_count(bob.out, "after the failover") == 1,
-	    "a message was shown twice or not at all:\n%s", bob.out);
-	CHECK(h_chat_finish(&alice, T_PHASE_MS) == 0, "alice's exit status");
-	CHECK(h_chat_finish(&bob, T_PHASE_MS) == 0, "bob's exit status");
-	free(alice.out);
-	free(bob.out);
+	h_client_failover(&cl, start_cluster(NULL));
 	net_destroy();
 }
 END_TEST
@@ -436,11 +296,11 @@ on_side(int i, struct h_sender *s, int want, int timeout_ms)
 
 /* Poll the STATUS of cut-off replica i, from its own namespace, until
  * its role is `role` and (nisr > 0) its ISR has nisr members; at most
- * T_ELECT_MS. 0 with the last STATUS in *st, or -1. */
+ * H_ELECT_MS. 0 with the last STATUS in *st, or -1. */
 static int
 status_inside(int i, int role, unsigned nisr, struct h_status *st)
 {
-	uint64_t deadline = h_now_ms() + T_ELECT_MS;
+	uint64_t deadline = mono_ms() + H_ELECT_MS;
 	struct h_cluster view = cl;
 	int rc;
 
@@ -453,7 +313,7 @@ status_inside(int i, int role, unsigned nisr, struct h_status *st)
 			break;
 		rc = -1;
 		poll(NULL, 0, 20);	/* polling STATUS */
-	} while (h_now_ms() < deadline);
+	} while (mono_ms() < deadline);
 	enter(-1);
 	return rc;
 }
@@ -524,27 +384,22 @@ partition(unsigned min_isr)
 
 	/* s1 on the lan; s2 next to A, seeing only A (its view of the
 	 * cluster has the others cut off). */
-	h_sender_init(&s1, &cl, 0x60000 + min_isr, "alice", "pa", "bob",
-	    "lan-", 4);
-	CHECK(h_sender_register(&s1, "bob", "pb", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	CHECK(h_sender_register(&s1, "alice", "pa", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	CHECK(h_sender_register(&s1, "carol", "pc", T_PHASE_MS) == 0, "%s",
+	h_sender_start(&s1, &cl, 0x60000 + min_isr, "lan-", 4);
+	CHECK(h_sender_register(&s1, "carol", "pc", H_PHASE_MS) == 0, "%s",
 	    s1.err);
 	side = cl;
 	for (k = 0; k < 3; k++)
 		side.r[k].cut = k != a;
 	h_sender_init(&s2, &side, 0x61000 + min_isr, "carol", "pc", "bob",
 	    "side-", 4);
-	send_all(&s1, 20);
+	h_send_all(&s1, 20);
 	h_sender_queue(&s2, 5);
-	CHECK(on_side(a, &s2, 5, T_PHASE_MS) == 0, "%s", s2.err);
+	CHECK(on_side(a, &s2, 5, H_PHASE_MS) == 0, "%s", s2.err);
 	before = s2.nacked;
 
 	/* The cut. The majority elects; A's client keeps writing to A. */
 	CHECK(net_link(a, 0) == 0, "cannot unplug r%u", cl.r[a].id);
-	t_cut = h_now_ms();
+	t_cut = mono_ms();
 	cl.r[a].cut = 1;
 	h_sender_queue(&s2, 10);
 	k = on_side(a, &s2, s2.n, min_isr == 1 ? T_CUT_MS : T_REFUSE_MS);
@@ -572,34 +427,34 @@ partition(unsigned min_isr)
 	    "of %u, %d acknowledged on its side\n", cl.r[a].id, st.epoch,
 	    st.nisr, s2.nacked - before);
 
-	q = wait_primary();
+	q = h_expect_primary(&cl);
 	CHECK(q != a, "r%u is primary on both sides", cl.r[a].id);
 	fprintf(stderr, "  majority: r%u primary (seen %llu ms after the cut, "
 	    "once the side's writes were done)\n", cl.r[q].id,
-	    (unsigned long long)(h_now_ms() - t_cut));
-	send_all(&s1, 20);
+	    (unsigned long long)(mono_ms() - t_cut));
+	h_send_all(&s1, 20);
 
 	/* Heal: A hears of the newer epoch, steps down, is resynced. */
 	CHECK(net_link(a, 1) == 0, "cannot plug r%u in", cl.r[a].id);
-	t_heal = h_now_ms();
+	t_heal = mono_ms();
 	cl.r[a].cut = 0;
-	k = wait_primary();
+	k = h_expect_primary(&cl);
 	CHECK(k == q, "after the heal r%u leads, not r%u", cl.r[k].id,
 	    cl.r[q].id);
-	wait_isr(q, 3);
+	h_expect_isr(&cl, q, 3);
 	fprintf(stderr, "  healed: r%u follows r%u, ISR of 3 after %llu ms\n",
-	    cl.r[a].id, cl.r[q].id, (unsigned long long)(h_now_ms() - t_heal));
+	    cl.r[a].id, cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
 	CHECK(h_log_contains(&cl, a, "stepping down as primary"),
 	    "r%u never said it stepped down", cl.r[a].id);
 	/* Its log diverged (records of the old epoch after the cut): the
 	 * new primary replaced it with a snapshot. */
 	CHECK(h_log_contains(&cl, q, "is not a prefix of ours"),
 	    "r%u did not resync r%u with a snapshot", cl.r[q].id, cl.r[a].id);
-	send_all(&s1, 10);
+	h_send_all(&s1, 10);
 	/* s2's client comes over to the lan and retries what is open. */
 	s2.c = &cl;
 	h_sender_drop(&s2);
-	CHECK(h_sender_pump(&s2, s2.n, T_PHASE_MS) == 0, "%s", s2.err);
+	CHECK(h_sender_pump(&s2, s2.n, H_PHASE_MS) == 0, "%s", s2.err);
 
 	/* Lost: what A acknowledged after the cut — with min_isr 2, none. */
 	lost = calloc((size_t)s2.n + 1, 1);
@@ -631,7 +486,7 @@ partition(unsigned min_isr)
 	}
 	lostv[0] = NULL;
 	lostv[1] = lost;
-	finish(q, ss, 2, lostv);
+	h_finish(&cl, q, ss, 2, lostv, NULL);
 	fprintf(stderr, "  stores identical; lan: %d acknowledged, all there "
 	    "once; side: %d acknowledged, %d lost\n", s1.nacked, s2.nacked,
 	    nlost);
@@ -665,27 +520,22 @@ partition_backup(unsigned min_isr)
 	fprintf(stderr, "netns partition of a backup, min_isr %u\n", min_isr);
 	snprintf(extra, sizeof extra, "min_isr %u", min_isr);
 	p = start_cluster(extra);
-	c = other_than(p, -1);
-	h_sender_init(&s1, &cl, 0x63000 + min_isr, "alice", "pa", "bob",
-	    "lan-", 4);
-	CHECK(h_sender_register(&s1, "bob", "pb", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	CHECK(h_sender_register(&s1, "alice", "pa", T_PHASE_MS) == 0, "%s",
-	    s1.err);
-	send_all(&s1, 20);
+	c = h_other_than(&cl, p, -1);
+	h_sender_start(&s1, &cl, 0x63000 + min_isr, "lan-", 4);
+	h_send_all(&s1, 20);
 
 	CHECK(net_link(c, 0) == 0, "cannot unplug r%u", cl.r[c].id);
-	t_cut = h_now_ms();
+	t_cut = mono_ms();
 	cl.r[c].cut = 1;
-	send_all(&s1, 20);
-	q = wait_primary();
+	h_send_all(&s1, 20);
+	q = h_expect_primary(&cl);
 	CHECK(q == p, "the primary moved from r%u to r%u", cl.r[p].id,
 	    cl.r[q].id);
-	wait_isr(q, 2);
+	h_expect_isr(&cl, q, 2);
 	fprintf(stderr, "  r%u cut off; r%u primary with an ISR of 2 after "
 	    "%llu ms\n", cl.r[c].id, cl.r[q].id,
-	    (unsigned long long)(h_now_ms() - t_cut));
-	send_all(&s1, 20);
+	    (unsigned long long)(mono_ms() - t_cut));
+	h_send_all(&s1, 20);
 
 	/* What C made of it, asked from its own side. */
 	k = status_inside(c, min_isr == 1 ? H_ROLE_PRIMARY : H_ROLE_WAITING,
@@ -700,17 +550,16 @@ partition_backup(unsigned min_isr)
 	    "waiting, holding no election");
 
 	CHECK(net_link(c, 1) == 0, "cannot plug r%u in", cl.r[c].id);
-	t_heal = h_now_ms();
+	t_heal = mono_ms();
 	cl.r[c].cut = 0;
-	q = wait_primary();
-	wait_isr(q, 3);
+	q = h_expect_full_isr(&cl);
 	fprintf(stderr, "  healed: r%u primary, ISR of 3 after %llu ms\n",
-	    cl.r[q].id, (unsigned long long)(h_now_ms() - t_heal));
+	    cl.r[q].id, (unsigned long long)(mono_ms() - t_heal));
 	/* min_isr 1: C's epoch wins. min_isr 2: C promised nothing new, so
 	 * it just follows the primary it finds. */
 	CHECK(q == (min_isr == 1 ? c : p), "r%u leads after the heal, not "
 	    "r%u", cl.r[q].id, cl.r[min_isr == 1 ? c : p].id);
-	send_all(&s1, 10);
+	h_send_all(&s1, 10);
 
 	/* With min_isr 1: lost is what was acknowledged during the cut. */
 	if (min_isr == 1) {
@@ -729,7 +578,7 @@ partition_backup(unsigned min_isr)
 		    "(ISR of 2) during the partition\n", cl.r[p].id);
 	}
 	lostv[0] = lost;
-	finish(q, &ss, 1, lostv);
+	h_finish(&cl, q, &ss, 1, lostv, NULL);
 	fprintf(stderr, "  stores identical; %d acknowledged, %d lost\n",
 	    s1.nacked, nlost);
 	free(lost);
@@ -783,43 +632,33 @@ cannot_run(void)
 	    "support is not available";
 }
 
-static void
-add_case(Suite *s, const char *name, const TTest *t, int loop_to)
-{
-	TCase *tc = tcase_create(name);
-
-	tcase_set_timeout(tc, 180);	/* seconds each; ASan 3x */
-	if (loop_to > 0)
-		tcase_add_loop_test(tc, t, 0, loop_to);
-	else
-		tcase_add_test(tc, t);
-	suite_add_tcase(s, tc);
-}
+#define CASE_S 180	/* seconds each; ASan 3x */
 
 int
 main(void)
 {
 	Suite *s = suite_create("netns");
-	SRunner *sr;
-	int failed;
+	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	h_on_fail(on_fail);
 	snprintf(prefix, sizeof prefix, "%s%ld", NS_TAG, (long)getpid());
 	skip_reason = cannot_run();
 	if (skip_reason) {
-		add_case(s, "skipped", test_skipped, 0);
+		h_add_case(s, "skipped", CASE_S, test_skipped, 0);
 	} else {
 		ns_remove(NS_TAG, 0);	/* left by a run that crashed */
-		add_case(s, "two_failures", test_two_failures, H_NORDERS);
-		add_case(s, "client", test_client_across_machines, 0);
-		add_case(s, "partition_min_isr1", test_partition_min_isr1, 0);
-		add_case(s, "partition_min_isr2", test_partition_min_isr2, 0);
-		add_case(s, "partition_backup", test_partition_backup, 2);
+		h_add_case(s, "two_failures", CASE_S, test_two_failures,
+		    H_NORDERS);
+		h_add_case(s, "client", CASE_S, test_client_across_machines, 0);
+		h_add_case(s, "partition_min_isr1", CASE_S,
+		    test_partition_min_isr1, 0);
+		h_add_case(s, "partition_min_isr2", CASE_S,
+		    test_partition_min_isr2, 0);
+		h_add_case(s, "partition_backup", CASE_S, test_partition_backup,
+		    2);
 	}
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = h_run_suite(s);
 	{
 		char mine[40];
 
@@ -827,5 +666,5 @@ main(void)
 		snprintf(mine, sizeof mine, "%s-", prefix);
 		ns_remove(mine, 1);
 	}
-	return failed ? 1 : 0;
+	return rc;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "auth.h"
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -31,8 +32,6 @@ static uint8_t key[AUTH_KEY_BYTES];
 static void
 start(void)
 {
-	char path[600];
-	FILE *f;
 	int i, p;
 
 	ck_assert_int_eq(h_cluster_create(&cl, 3, NULL), 0);
@@ -41,11 +40,7 @@ start(void)
 	p = h_wait_primary(&cl, T_MS);
 	ck_assert_int_ge(p, 0);
 	ck_assert_int_eq(h_wait_isr(&cl, p, 3, T_MS), 0);
-	snprintf(path, sizeof path, "%s/cluster.key", cl.dir);
-	f = fopen(path, "rb");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fread(key, 1, sizeof key, f), sizeof key);
-	fclose(f);
+	ck_assert_int_eq(h_cluster_key(&cl, key), 0);
 }
 
 /* Everybody's epoch and log end, to show nothing changed. */
@@ -174,6 +169,25 @@ error_code(struct fake *f, const struct wire_header *h)
 	return e.code;
 }
 
+/* A connection that did the handshake with the cluster's key. */
+static void
+fake_open_authed(struct fake *f)
+{
+	fake_open(f);
+	ck_assert_int_eq(fake_hello(f), 0);
+	ck_assert_int_eq(fake_auth(f, key), 0);
+}
+
+/* h, f's last frame, is an ERROR with code, and replica 3 closes the
+ * connection; f is closed too. */
+static void
+expect_refused(struct fake *f, const struct wire_header *h, uint16_t code)
+{
+	ck_assert_uint_eq(error_code(f, h), code);
+	ck_assert_int_eq(h_raw_closed(f->fd, T_MS), 1);
+	fake_close(f);
+}
+
 /* Frames a stranger might send first; none may do anything. */
 START_TEST(test_no_key)
 {
@@ -206,17 +220,13 @@ START_TEST(test_no_key)
 		fake_open(&f);
 		ck_assert_int_eq(h_raw_send(f.fd, ops[i], 0, &m), 0);
 		ck_assert_int_eq(h_raw_recv(f.fd, &hdr, &f.in, T_MS), 0);
-		ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_HELLO_FIRST);
-		ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-		fake_close(&f);
+		expect_refused(&f, &hdr, WIRE_E_HELLO_FIRST);
 
 		fake_open(&f);
 		ck_assert_int_eq(fake_hello(&f), 0);
 		ck_assert_int_eq(h_raw_send(f.fd, ops[i], 0, &m), 0);
 		ck_assert_int_eq(h_raw_recv(f.fd, &hdr, &f.in, T_MS), 0);
-		ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-		ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-		fake_close(&f);
+		expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 	}
 	/* A wrong key. */
 	auth_random(wrong, sizeof wrong);
@@ -259,9 +269,7 @@ START_TEST(test_replay_and_splice)
 	ping.token = 42;
 
 	/* Replay. */
-	fake_open(&f);
-	ck_assert_int_eq(fake_hello(&f), 0);
-	ck_assert_int_eq(fake_auth(&f, key), 0);
+	fake_open_authed(&f);
 	fake_seal(&f, WIRE_OP_PING, &ping, &frame);
 	ck_assert_int_eq(h_raw_write(f.fd, buf_head(&frame),
 	    buf_pending(&frame)), 0);
@@ -271,35 +279,23 @@ START_TEST(test_replay_and_splice)
 	ck_assert_int_eq(h_raw_write(f.fd, buf_head(&frame),
 	    buf_pending(&frame)), 0);
 	ck_assert_int_eq(recv_skip_heartbeats(&f, &hdr), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 
 	/* Splice: sealed for connection g, sent on connection f. */
-	fake_open(&g);
-	ck_assert_int_eq(fake_hello(&g), 0);
-	ck_assert_int_eq(fake_auth(&g, key), 0);
+	fake_open_authed(&g);
 	fake_seal(&g, WIRE_OP_PING, &ping, &other);
-	fake_open(&f);
-	ck_assert_int_eq(fake_hello(&f), 0);
-	ck_assert_int_eq(fake_auth(&f, key), 0);
+	fake_open_authed(&f);
 	ck_assert_int_eq(h_raw_write(f.fd, buf_head(&other),
 	    buf_pending(&other)), 0);
 	ck_assert_int_eq(recv_skip_heartbeats(&f, &hdr), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 	fake_close(&g);
 
 	/* Unsealed after the handshake. */
-	fake_open(&f);
-	ck_assert_int_eq(fake_hello(&f), 0);
-	ck_assert_int_eq(fake_auth(&f, key), 0);
+	fake_open_authed(&f);
 	ck_assert_int_eq(h_raw_send(f.fd, WIRE_OP_PING, 0, &ping), 0);
 	ck_assert_int_eq(recv_skip_heartbeats(&f, &hdr), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_NOT_AUTHORIZED);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_NOT_AUTHORIZED);
 
 	buf_free(&frame);
 	buf_free(&other);
@@ -317,9 +313,7 @@ START_TEST(test_silent_stranger)
 	ck_assert_int_eq(h_replica_start(&cl, 2), 0);
 	fake_open(&f);
 	ck_assert_int_eq(h_raw_recv(f.fd, &hdr, &f.in, T_MS), 0);
-	ck_assert_uint_eq(error_code(&f, &hdr), WIRE_E_TIMEOUT);
-	ck_assert_int_eq(h_raw_closed(f.fd, T_MS), 1);
-	fake_close(&f);
+	expect_refused(&f, &hdr, WIRE_E_TIMEOUT);
 	h_cluster_destroy(&cl);
 }
 END_TEST
@@ -327,19 +321,12 @@ END_TEST
 int
 main(void)
 {
-	Suite *s = suite_create("peer authentication");
-	TCase *tc = tcase_create("internal port");
-	SRunner *sr;
-	int failed;
+	const TTest *tests[] = {
+		test_no_key,
+		test_replay_and_splice,
+		test_silent_stranger,
+		NULL
+	};
 
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_no_key);
-	tcase_add_test(tc, test_replay_and_splice);
-	tcase_add_test(tc, test_silent_stranger);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_tests("peer authentication", "internal port", 120, tests);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_check.h"
 #include "harness.h"
 #include "wire.h"
 
@@ -59,14 +60,23 @@ expect(const char *out, const char *needle)
 	ck_assert_ptr_nonnull(strstr(out, needle));
 }
 
+/* run, then expect one needle in what it printed. */
+static void
+run_expect(const char *script, int want_status, const char *needle)
+{
+	char *out = run(script, want_status);
+
+	expect(out, needle);
+	free(out);
+}
+
 START_TEST(test_register_send_read_history)
 {
 	char *out;
 
 	start_one();
-	out = run("/register alice pw-alice\n/register bob pw-bob\n", 0);
-	expect(out, "registered alice");
-	free(out);
+	run_expect("/register alice pw-alice\n/register bob pw-bob\n", 0,
+	    "registered alice");
 	out = run("/login alice pw-alice\n/msg bob hello bob, it is alice\n"
 	    "/msg bob second  line with  spaces\n", 0);
 	ck_assert_int_eq(h_count(out, "sent #"), 2);
@@ -91,64 +101,49 @@ END_TEST
 
 START_TEST(test_errors)
 {
-	char *out;
-
 	start_one();
 	free(run("/register alice pw\n", 0));
-	out = run("/register alice other\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/register ALICE other\n", 1);	/* case-insensitive */
-	expect(out, "error:");
-	free(out);
-	out = run("/login alice wrong\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/msg alice hi\n", 1);		/* not logged in */
-	expect(out, "error:");
-	free(out);
-	out = run("/login alice pw\n/msg nobody hi\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/frobnicate\n", 1);
-	expect(out, "error:");
-	free(out);
-	out = run("/register bad/name pw\n", 1);
-	expect(out, "error:");
-	free(out);
+	run_expect("/register alice other\n", 1, "error:");
+	/* case-insensitive */
+	run_expect("/register ALICE other\n", 1, "error:");
+	run_expect("/login alice wrong\n", 1, "error:");
+	run_expect("/msg alice hi\n", 1, "error:");	/* not logged in */
+	run_expect("/login alice pw\n/msg nobody hi\n", 1, "error:");
+	run_expect("/frobnicate\n", 1, "error:");
+	run_expect("/register bad/name pw\n", 1, "error:");
 	stop_all();
 }
 END_TEST
 
 START_TEST(test_live_push_and_receipt)
 {
-	struct h_chat bob, alice;
+	struct h_proc bob, alice;
 
 	start_one();
 	free(run("/register alice pa\n/register bob pb\n", 0));
 	ck_assert_int_eq(h_chat_spawn(&cl, &bob), 0);
 	ck_assert_int_eq(h_chat_spawn(&cl, &alice), 0);
-	h_chat_send(&bob, "/login bob pb");
-	h_chat_send(&alice, "/login alice pa");
-	ck_assert_int_eq(h_chat_wait(&bob, "logged in", T_WAIT_MS), 0);
-	ck_assert_int_eq(h_chat_wait(&alice, "logged in", T_WAIT_MS), 0);
-	h_chat_send(&alice, "/users");
-	ck_assert_int_eq(h_chat_wait(&alice, "bob", T_WAIT_MS), 0);
-	ck_assert_int_eq(h_chat_wait(&alice, "online", T_WAIT_MS), 0);
+	h_proc_send(&bob, "/login bob pb");
+	h_proc_send(&alice, "/login alice pa");
+	ck_assert_int_eq(h_proc_expect(&bob, "logged in", T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_expect(&alice, "logged in", T_WAIT_MS), 0);
+	h_proc_send(&alice, "/users");
+	ck_assert_int_eq(h_proc_expect(&alice, "bob", T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_expect(&alice, "online", T_WAIT_MS), 0);
 
-	h_chat_send(&alice, "/msg bob pushed without polling");
+	h_proc_send(&alice, "/msg bob pushed without polling");
 	/* bob asked for nothing: the line arrives by push. */
-	ck_assert_int_eq(h_chat_wait(&bob, "pushed without polling",
+	ck_assert_int_eq(h_proc_expect(&bob, "pushed without polling",
 	    T_WAIT_MS), 0);
 	ck_assert_ptr_nonnull(strstr(bob.out, "alice"));
 	ck_assert_ptr_nonnull(strstr(bob.out, "#1"));
 
 	/* bob reads it; alice, online, gets a receipt. */
-	h_chat_send(&bob, "/read");
-	ck_assert_int_eq(h_chat_wait(&alice, "read by bob", T_WAIT_MS), 0);
+	h_proc_send(&bob, "/read");
+	ck_assert_int_eq(h_proc_expect(&alice, "read by bob", T_WAIT_MS), 0);
 
-	ck_assert_int_eq(h_chat_finish(&bob, T_WAIT_MS), 0);
-	ck_assert_int_eq(h_chat_finish(&alice, T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_finish(&bob, T_WAIT_MS), 0);
+	ck_assert_int_eq(h_proc_finish(&alice, T_WAIT_MS), 0);
 	free(bob.out);
 	free(alice.out);
 	stop_all();
@@ -200,13 +195,10 @@ START_TEST(test_delete_account)
 	free(out);
 	out = run("/login alice pa\n/delete-account pa\n", 0);
 	free(out);
-	out = run("/login alice pa\n", 1);
-	expect(out, "error:");
-	free(out);
+	run_expect("/login alice pa\n", 1, "error:");
 	/* What alice sent stays in bob's history, under her name. */
-	out = run("/login bob pb\n/history alice\n", 0);
-	expect(out, "message from the old alice");
-	free(out);
+	run_expect("/login bob pb\n/history alice\n", 0,
+	    "message from the old alice");
 	/* The name is free again, and the new alice sees nothing old. */
 	out = run("/register alice new\n/login alice new\n/history bob\n"
 	    "/inbox\n", 0);
@@ -740,40 +732,27 @@ START_TEST(test_token_expiry)
 }
 END_TEST
 
-static Suite *
-single_suite(void)
-{
-	Suite *s = suite_create("single replica");
-	TCase *tc = tcase_create("chat");
-
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_register_send_read_history);
-	tcase_add_test(tc, test_errors);
-	tcase_add_test(tc, test_live_push_and_receipt);
-	tcase_add_test(tc, test_drafts);
-	tcase_add_test(tc, test_delete_account);
-	tcase_add_test(tc, test_restart_sigterm);
-	tcase_add_test(tc, test_restart_kill9);
-	tcase_add_test(tc, test_retry_is_applied_once);
-	tcase_add_test(tc, test_retry_too_old);
-	tcase_add_test(tc, test_bad_input);
-	tcase_add_test(tc, test_hello_deadline);
-	tcase_add_test(tc, test_slow_reader_dropped);
-	tcase_add_test(tc, test_vanishing_client);
-	tcase_add_test(tc, test_online_after_restart);
-	tcase_add_test(tc, test_token_expiry);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int
 main(void)
 {
-	SRunner *sr = srunner_create(single_suite());
-	int failed;
+	const TTest *tests[] = {
+		test_register_send_read_history,
+		test_errors,
+		test_live_push_and_receipt,
+		test_drafts,
+		test_delete_account,
+		test_restart_sigterm,
+		test_restart_kill9,
+		test_retry_is_applied_once,
+		test_retry_too_old,
+		test_bad_input,
+		test_hello_deadline,
+		test_slow_reader_dropped,
+		test_vanishing_client,
+		test_online_after_restart,
+		test_token_expiry,
+		NULL
+	};
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return h_run_tests("single replica", "chat", 120, tests);
 }

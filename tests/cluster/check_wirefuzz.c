@@ -14,17 +14,17 @@
  * wait has a deadline.
  */
 #include <check.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+#include "h_check.h"
+#include "h_run.h"
 #include "harness.h"
+#include "net.h"
 
 #define FUZZ_FRAMES  "100000"
 #define FUZZ_BOUND_S "40"	/* wirefuzz --duration: a slow machine's cap */
@@ -33,143 +33,38 @@
 #define CHAT_MS      50000	/* chat gives up by itself 30 s after that */
 #define NSEEDS       4
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static const char *
-bin_dir(void)
-{
-	const char *d = getenv("CHATD_BIN_DIR");
-
-	return d && *d ? d : "build";
-}
-
-/* A process started here: its pid and its output (stdout and stderr). */
-struct proc {
-	pid_t pid;
-	int   out_fd, status;
-	char *out;
-	size_t len;
-};
-
-/* Start bin_dir()/path with args; stdin from `input` (may be NULL). Under
+/* Start path (of $CHATD_BIN_DIR) with args (args[0] set here), its
+ * stderr merged into its stdout; stdin from `input` (may be NULL). Under
  * the sanitizers a report exits with status 86, told apart from 1. */
 static void
-proc_start(struct proc *p, const char *input, const char *path,
+proc_start(struct h_proc *p, const char *input, const char *path,
 	   const char **args)
 {
-	char exe[600];
-	int in[2], out[2];
+	char exe[600], asan[512], ubsan[512];
+	const char *a = getenv("ASAN_OPTIONS"), *u = getenv("UBSAN_OPTIONS");
+	const char *env[] = { asan, ubsan, NULL };
 
-	memset(p, 0, sizeof *p);
-	p->status = -1;
-	snprintf(exe, sizeof exe, "%s/%s", bin_dir(), path);
-	ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-	p->pid = fork();
-	ck_assert_int_ge(p->pid, 0);
-	if (p->pid == 0) {
-		char asan[512], ubsan[512];
-		const char *a = getenv("ASAN_OPTIONS");
-		const char *u = getenv("UBSAN_OPTIONS");
-
-		snprintf(asan, sizeof asan, "%s%sexitcode=86", a ? a : "",
-		    a && *a ? ":" : "");
-		snprintf(ubsan, sizeof ubsan, "%s%sexitcode=86", u ? u : "",
-		    u && *u ? ":" : "");
-		setenv("ASAN_OPTIONS", asan, 1);
-		setenv("UBSAN_OPTIONS", ubsan, 1);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);	/* dies with the test */
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		dup2(out[1], STDERR_FILENO);
-		args[0] = exe;
-		execv(exe, (char *const *)args);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	if (input && write(in[1], input, strlen(input)) < 0)
-		ck_abort_msg("cannot write to %s", path);
-	close(in[1]);
-	p->out_fd = out[0];
-	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
-}
-
-/* Collect output and reap. 1 if it exited (p->status set), else 0. */
-static int
-proc_poll(struct proc *p)
-{
-	char buf[4096];
-	ssize_t n;
-
-	while (p->out_fd >= 0 && (n = read(p->out_fd, buf, sizeof buf)) != 0) {
-		if (n < 0)
-			break;
-		p->out = realloc(p->out, p->len + (size_t)n + 1);
-		ck_assert_ptr_nonnull(p->out);
-		memcpy(p->out + p->len, buf, (size_t)n);
-		p->len += (size_t)n;
-		p->out[p->len] = '\0';
-	}
-	if (p->pid > 0 && waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
-		p->pid = 0;
-		proc_poll(p);	/* what it wrote last */
-		close(p->out_fd);
-		p->out_fd = -1;
-	}
-	return p->pid == 0;
-}
-
-/* Wait for every process of ps until deadline; a process still running
- * then is killed (SIGKILL, by pid) and keeps status -1. */
-static void
-proc_wait(struct proc *ps, int n, uint64_t deadline)
-{
-	int i, left = n;
-
-	while (left > 0 && now_ms() < deadline) {
-		poll(NULL, 0, 20);	/* the period of a poll on exits */
-		for (i = 0, left = 0; i < n; i++)
-			left += !proc_poll(&ps[i]);
-	}
-	for (i = 0; i < n; i++)
-		if (ps[i].pid > 0) {
-			kill(ps[i].pid, SIGKILL);
-			waitpid(ps[i].pid, NULL, 0);
-			ps[i].pid = 0;
-			ps[i].status = -1;
-			proc_poll(&ps[i]);
-			close(ps[i].out_fd);
-			ps[i].out_fd = -1;
-		}
-}
-
-static void
-proc_free(struct proc *p)
-{
-	free(p->out);
-	p->out = NULL;
+	snprintf(asan, sizeof asan, "ASAN_OPTIONS=%s%sexitcode=86",
+	    a ? a : "", a && *a ? ":" : "");
+	snprintf(ubsan, sizeof ubsan, "UBSAN_OPTIONS=%s%sexitcode=86",
+	    u ? u : "", u && *u ? ":" : "");
+	args[0] = h_bin_path(path, exe, sizeof exe);
+	ck_assert_int_eq(h_proc_start(p, exe, args, input, env, H_PROC_MERGE),
+	    0);
 }
 
 /* Run wirefuzz on cluster c with the given arguments; assert exit 0. */
 static void
 fuzz(struct h_cluster *c, const char *what, const char **args)
 {
-	struct proc p;
-	uint64_t t0 = now_ms();
+	struct h_proc p;
+	uint64_t t0 = mono_ms();
 	int i;
 
 	proc_start(&p, NULL, "tools/wirefuzz", args);
-	proc_wait(&p, 1, now_ms() + RUN_MS);
+	h_proc_wait_all(&p, 1, mono_ms() + RUN_MS);
 	fprintf(stderr, "wirefuzz %s: %.1f s\n%s", what,
-	    (double)(now_ms() - t0) / 1000, p.out ? p.out : "");
+	    (double)(mono_ms() - t0) / 1000, p.out);
 	if (p.status == -1 || !WIFEXITED(p.status) ||
 	    WEXITSTATUS(p.status) != 0)
 		for (i = 0; i < c->n; i++)
@@ -178,7 +73,7 @@ fuzz(struct h_cluster *c, const char *what, const char **args)
 	    what, RUN_MS);
 	ck_assert_msg(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0,
 	    "wirefuzz %s failed (status 0x%x)", what, p.status);
-	proc_free(&p);
+	free(p.out);
 }
 
 START_TEST(test_fuzz_cluster)
@@ -235,7 +130,7 @@ START_TEST(test_client_under_fire)
 {
 	/* Seeds whose sessions end in seconds (any seed ends in < 45 s). */
 	static const int seeds[NSEEDS] = { 6, 7, 10, 14 };
-	struct proc srv[NSEEDS], cli[NSEEDS];
+	struct h_proc srv[NSEEDS], cli[NSEEDS];
 	char dir[] = "/tmp/chatd-wirefuzz-XXXXXX", conf[NSEEDS][600];
 	char port[NSEEDS][16], seed[NSEEDS][16];
 	struct h_cluster tmp;
@@ -262,38 +157,31 @@ START_TEST(test_client_under_fire)
 		fclose(f);
 		proc_start(&srv[i], NULL, "tools/wirefuzz", args);
 	}
-	for (i = 0; i < NSEEDS; i++) {	/* each listens before its client */
-		uint64_t deadline = now_ms() + 10000;
-
-		while (!strstr(srv[i].out ? srv[i].out : "", "serving") &&
-		    !proc_poll(&srv[i]) && now_ms() < deadline)
-			poll(NULL, 0, 10);
-		ck_assert_ptr_nonnull(strstr(srv[i].out ? srv[i].out : "",
-		    "serving"));
-	}
+	for (i = 0; i < NSEEDS; i++)	/* each listens before its client */
+		ck_assert_int_eq(h_proc_expect(&srv[i], "serving", 10000), 0);
 	for (i = 0; i < NSEEDS; i++) {
 		const char *args[] = { NULL, "-c", conf[i], NULL };
 
 		proc_start(&cli[i], "/status\n/register x y\n/login x y\n"
 		    "/users\n/msg x hello\n/read\n", "chat", args);
 	}
-	t0 = now_ms();
-	proc_wait(cli, NSEEDS, t0 + CHAT_MS);
+	t0 = mono_ms();
+	h_proc_wait_all(cli, NSEEDS, t0 + CHAT_MS);
 	fprintf(stderr, "chat against wirefuzz --serve: %.1f s\n",
-	    (double)(now_ms() - t0) / 1000);
+	    (double)(mono_ms() - t0) / 1000);
 	for (i = 0; i < NSEEDS; i++)	/* the servers are done too */
 		if (srv[i].pid > 0)
 			kill(srv[i].pid, SIGTERM);
-	proc_wait(srv, NSEEDS, now_ms() + 10000);
+	h_proc_wait_all(srv, NSEEDS, mono_ms() + 10000);
 	for (i = 0; i < NSEEDS; i++) {
-		const char *out = cli[i].out ? cli[i].out : "";
+		const char *out = cli[i].out;
 		int st = cli[i].status;
 
 		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) > 1 ||
 		    strstr(out, "Sanitizer") || strstr(out, "runtime error"))
 			fprintf(stderr, "---- chat against seed %s ----\n%s\n"
 			    "---- wirefuzz --serve ----\n%s\n", seed[i], out,
-			    srv[i].out ? srv[i].out : "");
+			    srv[i].out);
 		ck_assert_msg(st != -1, "chat (seed %s) hung past %d ms",
 		    seed[i], CHAT_MS);
 		ck_assert_msg(!WIFSIGNALED(st), "chat (seed %s) died of signal "
@@ -305,8 +193,8 @@ START_TEST(test_client_under_fire)
 		ck_assert_msg(srv[i].status != -1 && WIFEXITED(srv[i].status) &&
 		    WEXITSTATUS(srv[i].status) == 0,
 		    "wirefuzz --serve (seed %s) failed", seed[i]);
-		proc_free(&cli[i]);
-		proc_free(&srv[i]);
+		free(cli[i].out);
+		free(srv[i].out);
 		unlink(conf[i]);
 	}
 	rmdir(dir);
@@ -318,19 +206,8 @@ int
 main(void)
 {
 	Suite *s = suite_create("wirefuzz");
-	TCase *tc = tcase_create("cluster"), *tc2 = tcase_create("client");
-	SRunner *sr;
-	int failed;
 
-	tcase_set_timeout(tc, 240);
-	tcase_set_timeout(tc2, 240);
-	tcase_add_test(tc, test_fuzz_cluster);
-	tcase_add_test(tc2, test_client_under_fire);
-	suite_add_tcase(s, tc);
-	suite_add_tcase(s, tc2);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	h_add_case(s, "cluster", 240, test_fuzz_cluster, 0);
+	h_add_case(s, "client", 240, test_client_under_fire, 0);
+	return h_run_suite(s);
 }

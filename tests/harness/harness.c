@@ -18,32 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 #include "buf.h"
+#include "h_run.h"
 #include "harness.h"
+#include "net.h"
 #include "store.h"
 #include "wire.h"
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-uint64_t
-h_now_ms(void)
-{
-	return now_ms();
-}
-
-static const char *
-bin_dir(void)
-{
-	const char *d = getenv("CHATD_BIN_DIR");
-
-	return d && *d ? d : "build";
-}
 
 /*
  * A loopback port nobody listens on right now, chosen at random below the
@@ -318,7 +297,7 @@ h_replica_start_args(struct h_cluster *c, int i, const char *const *extra)
 	pid_t pid, parent = getpid();
 
 	snprintf(id, sizeof id, "%u", r->id);
-	snprintf(path, sizeof path, "%s/chatd", bin_dir());
+	h_bin_path("chatd", path, sizeof path);
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -343,8 +322,8 @@ h_replica_start_args(struct h_cluster *c, int i, const char *const *extra)
 	}
 	r->pid = pid;
 	r->paused = 0;
-	deadline = now_ms() + 10000;
-	while (now_ms() < deadline) {
+	deadline = mono_ms() + 10000;
+	while (mono_ms() < deadline) {
 		int status;
 
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -376,8 +355,8 @@ h_replica_stop(struct h_cluster *c, int i, int sig)
 		kill(r->pid, SIGCONT);
 		r->paused = 0;
 	}
-	deadline = now_ms() + 10000;
-	while (now_ms() < deadline) {
+	deadline = mono_ms() + 10000;
+	while (mono_ms() < deadline) {
 		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
 			r->pid = 0;
 			return status;
@@ -393,181 +372,57 @@ h_replica_stop(struct h_cluster *c, int i, int sig)
 
 /* ---- clients ------------------------------------------------------------ */
 
-static void
-append(struct h_chat *ch, const char *p, size_t n)
-{
-	if (ch->len + n + 1 > ch->cap) {
-		size_t cap = ch->cap ? ch->cap : 4096;
-		while (cap < ch->len + n + 1)
-			cap *= 2;
-		ch->out = realloc(ch->out, cap);
-		if (ch->out == NULL)
-			abort();
-		ch->cap = cap;
-	}
-	memcpy(ch->out + ch->len, p, n);
-	ch->len += n;
-	ch->out[ch->len] = '\0';
-}
-
-/* Read what is available within timeout_ms; 0 data or timeout, -1 EOF. */
-static int
-pump(struct h_chat *ch, int timeout_ms)
-{
-	struct pollfd pfd = { ch->out_fd, POLLIN, 0 };
-	char tmp[4096];
-	ssize_t n;
-
-	if (ch->out_fd < 0)
-		return -1;
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return 0;
-	n = read(ch->out_fd, tmp, sizeof tmp);
-	if (n <= 0) {
-		close(ch->out_fd);
-		ch->out_fd = -1;
-		return -1;
-	}
-	append(ch, tmp, (size_t)n);
-	return 0;
-}
-
 int
-h_chat_spawn(const struct h_cluster *c, struct h_chat *ch)
+h_chat_spawn(const struct h_cluster *c, struct h_proc *ch)
 {
 	return h_chat_spawn_args(c, ch, NULL);
 }
 
-int
-h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
-		  const char *const *args)
+/* argv of "PROG -c CONF args..." (argv[0] prog's last component; args
+ * NULL-terminated, at most H_CHAT_MAX_ARGS, or NULL). */
+static void
+cluster_argv(const char **argv, const struct h_cluster *c, const char *prog,
+	     const char *const *args)
 {
-	const char *argv[H_CHAT_MAX_ARGS + 4];
+	const char *name = strrchr(prog, '/');
 	int n = 0;
 
-	argv[n++] = "chat";
+	argv[n++] = name ? name + 1 : prog;
 	argv[n++] = "-c";
 	argv[n++] = c->conf_path;
 	while (args != NULL && *args != NULL && n < H_CHAT_MAX_ARGS + 3)
 		argv[n++] = *args++;
 	argv[n] = NULL;
-	return h_spawn(ch, "chat", argv);
 }
 
 int
-h_spawn(struct h_chat *ch, const char *prog, const char *const *argv)
+h_chat_spawn_args(const struct h_cluster *c, struct h_proc *ch,
+		  const char *const *args)
 {
-	int in[2], out[2];
+	const char *argv[H_CHAT_MAX_ARGS + 4];
 	char path[600];
 
-	memset(ch, 0, sizeof *ch);
-	/* Close-on-exec: a client spawned later must not inherit this one's
-	 * stdin, or this one would never see end of input. */
-	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0)
-		return -1;
-	snprintf(path, sizeof path, "%s/%s", bin_dir(), prog);
-	ch->pid = fork();
-	if (ch->pid < 0)
-		return -1;
-	if (ch->pid == 0) {
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
-		execv(path, (char *const *)argv);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	ch->in_fd = in[1];
-	ch->out_fd = out[0];
-	append(ch, "", 0);
-	return 0;
-}
-
-int
-h_chat_send(struct h_chat *ch, const char *line)
-{
-	size_t n = strlen(line);
-
-	if (write(ch->in_fd, line, n) != (ssize_t)n ||
-	    write(ch->in_fd, "\n", 1) != 1)
-		return -1;
-	return 0;
-}
-
-int
-h_chat_wait(struct h_chat *ch, const char *needle, int timeout_ms)
-{
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-
-	while (strstr(ch->out, needle) == NULL) {
-		uint64_t now = now_ms();
-
-		if (now >= deadline || pump(ch, (int)(deadline - now)) < 0)
-			return strstr(ch->out, needle) ? 0 : -1;
-	}
-	return 0;
-}
-
-int
-h_chat_finish(struct h_chat *ch, int timeout_ms)
-{
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	if (ch->in_fd >= 0) {
-		close(ch->in_fd);
-		ch->in_fd = -1;
-	}
-	while (now_ms() < deadline) {
-		pump(ch, 10);
-		if (waitpid(ch->pid, &status, WNOHANG) == ch->pid) {
-			while (pump(ch, 0) == 0 && ch->out_fd >= 0)
-				;
-			if (ch->out_fd >= 0)
-				close(ch->out_fd);
-			ch->out_fd = -1;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		}
-	}
-	kill(ch->pid, SIGKILL);
-	waitpid(ch->pid, &status, 0);
-	if (ch->out_fd >= 0)
-		close(ch->out_fd);
-	ch->out_fd = -1;
-	return -1;
+	cluster_argv(argv, c, "chat", args);
+	return h_proc_start(ch, h_bin_path("chat", path, sizeof path), argv,
+	    NULL, NULL, H_PROC_STDIN);
 }
 
 int
 h_chat_run(const struct h_cluster *c, const char *script, char **out,
 	   int timeout_ms)
 {
-	const char *argv[] = { "chat", "-c", c->conf_path, NULL };
-
-	return h_run_script(script, out, timeout_ms, "chat", argv);
+	return h_cluster_run(c, "chat", NULL, script, out, timeout_ms);
 }
 
 int
-h_run_script(const char *script, char **out, int timeout_ms,
-	     const char *prog, const char *const *argv)
+h_cluster_run(const struct h_cluster *c, const char *prog,
+	      const char *const *args, const char *input, char **out,
+	      int timeout_ms)
 {
-	struct h_chat ch;
-	int rc;
+	const char *argv[H_CHAT_MAX_ARGS + 4];
 
-	if (h_spawn(&ch, prog, argv) < 0)
-		return -1;
-	/* Scripts are small: they fit in the pipe buffer. */
-	if (write(ch.in_fd, script, strlen(script)) < 0) {
-		h_chat_finish(&ch, 0);
-		free(ch.out);
-		return -1;
-	}
-	rc = h_chat_finish(&ch, timeout_ms);
-	*out = ch.out;
-	return rc;
+	cluster_argv(argv, c, prog, args);
+	return h_run_bin(prog, argv, input, out, timeout_ms);
 }
 
 int
@@ -623,7 +478,7 @@ read_full(int fd, uint8_t *p, size_t n, uint64_t deadline)
 {
 	while (n > 0) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		ssize_t k;
 
 		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) <= 0)
@@ -640,7 +495,7 @@ read_full(int fd, uint8_t *p, size_t n, uint64_t deadline)
 int
 h_raw_recv(int fd, struct wire_header *h, struct buf *payload, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	uint8_t hdr[WIRE_HEADER_SIZE];
 
 	if (read_full(fd, hdr, sizeof hdr, deadline) < 0)
@@ -659,12 +514,12 @@ h_raw_recv(int fd, struct wire_header *h, struct buf *payload, int timeout_ms)
 int
 h_raw_closed(int fd, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	char tmp[4096];
 
 	for (;;) {
 		struct pollfd pfd = { fd, POLLIN, 0 };
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		ssize_t k;
 
 		if (now >= deadline || poll(&pfd, 1, (int)(deadline - now)) <= 0)
@@ -761,7 +616,7 @@ h_status(const struct h_cluster *c, int i, struct h_status *out,
 	 int timeout_ms)
 {
 	const struct wire_opdesc *d = wire_op(WIRE_OP_STATUS_INFO);
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct wire_STATUS_INFO st;
 	struct wire_STATUS req;
 	struct wire_list_iter it;
@@ -781,7 +636,7 @@ h_status(const struct h_cluster *c, int i, struct h_status *out,
 	if (h_raw_send(fd, WIRE_OP_STATUS, 2, &req) < 0)
 		goto out;
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 
 		if (now >= deadline ||
 		    h_raw_recv(fd, &h, &b, (int)(deadline - now)) < 0)
@@ -911,14 +766,14 @@ agreed_primary(const struct h_cluster *c)
 int
 h_wait_primary(struct h_cluster *c, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
 		int p = agreed_primary(c);
 
 		if (p >= 0)
 			return p;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return -1;
 		sleep_ms(20);
 	}
@@ -927,14 +782,14 @@ h_wait_primary(struct h_cluster *c, int timeout_ms)
 int
 h_wait_isr(struct h_cluster *c, int primary, int want_n, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct h_status st;
 
 	for (;;) {
 		if (h_status(c, primary, &st, 1000) == 0 &&
 		    st.role == H_ROLE_PRIMARY && st.nisr == (unsigned)want_n)
 			return 0;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return -1;
 		sleep_ms(20);
 	}
@@ -944,7 +799,7 @@ int
 h_wait_converged(struct h_cluster *c, int primary, int want_isr,
 		 int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 
 	for (;;) {
 		struct h_status p, st;
@@ -960,7 +815,7 @@ h_wait_converged(struct h_cluster *c, int primary, int want_isr,
 				    st.last_lsn == p.last_lsn;
 		if (ok)
 			return 0;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return -1;
 		sleep_ms(20);
 	}
@@ -1103,6 +958,21 @@ h_replica_dump_events(const struct h_cluster *c, int i, int max_lines)
 	for (k = 0; k < max_lines; k++)
 		free(ring[k]);
 	free(ring);
+}
+
+void
+h_cluster_report(const struct h_cluster *c)
+{
+	char state[4096];
+	int i;
+
+	h_cluster_describe(c, state, sizeof state);
+	fprintf(stderr, "cluster: %s\n", state);
+	for (i = 0; i < c->n; i++) {
+		h_replica_dump_events(c, i, 60);
+		h_replica_dump_log(c, i);
+	}
+	fprintf(stderr, "test directory: %s\n", c->dir);
 }
 
 int
@@ -1281,7 +1151,7 @@ await(int fd, uint32_t rid, struct wire_header *h, struct buf *b,
       uint64_t deadline)
 {
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 
 		if (now >= deadline ||
 		    h_raw_recv(fd, h, b, (int)(deadline - now)) < 0)
@@ -1372,12 +1242,12 @@ connect_primary(struct h_sender *s, int login, uint64_t deadline)
 {
 	struct h_cluster *c = s->c;
 
-	while (now_ms() < deadline) {
+	while (mono_ms() < deadline) {
 		int i;
 
 		for (i = 0; i < c->n; i++) {
 			struct h_status st;
-			uint64_t now = now_ms(), until;
+			uint64_t now = mono_ms(), until;
 			int fd, rc;
 
 			if (!h_running(c, i) || h_status(c, i, &st, 1000) < 0 ||
@@ -1401,7 +1271,7 @@ connect_primary(struct h_sender *s, int login, uint64_t deadline)
 			}
 			s->fd = fd;
 			s->at = i;
-			s->last_rx = now_ms();
+			s->last_rx = mono_ms();
 			return 0;
 		}
 		sleep_ms(20);
@@ -1414,7 +1284,7 @@ int
 h_sender_register(struct h_sender *s, const char *user, const char *pw,
 		  int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct wire_REGISTER r;
 	struct wire_header h;
 	struct buf b;
@@ -1530,7 +1400,7 @@ handle_answer(struct h_sender *s, const struct wire_header *h,
 		msg->state = H_MSG_ACKED;
 		msg->id = sent.id;
 		msg->acked_by = s->at;
-		msg->acked_at = now_ms();
+		msg->acked_at = mono_ms();
 		if (msg->sends > 1)
 			s->retried_acks++;
 		s->inflight--;
@@ -1562,7 +1432,7 @@ handle_answer(struct h_sender *s, const struct wire_header *h,
 int
 h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)timeout_ms;
 	struct wire_header h;
 	struct buf b;
 	int rc = -1;
@@ -1585,7 +1455,7 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 			rc = 0;
 			break;
 		}
-		now = now_ms();
+		now = mono_ms();
 		if (now >= deadline) {
 			snprintf(s->err, sizeof s->err, "%d of %d messages "
 			    "acknowledged at the deadline (%d in flight)",
@@ -1602,7 +1472,7 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 				h_sender_drop(s);	/* closed or broken */
 				continue;
 			}
-			s->last_rx = now_ms();
+			s->last_rx = mono_ms();
 			n = handle_answer(s, &h, &b);
 			if (n < 0)
 				break;
@@ -1611,7 +1481,7 @@ h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms)
 				sleep_ms(20);	/* about NO_PRIMARY's retry_ms */
 			}
 		} else if (s->inflight > 0 &&
-		    now_ms() - s->last_rx > H_CLIENT_TIMEOUT_MS) {
+		    mono_ms() - s->last_rx > H_CLIENT_TIMEOUT_MS) {
 			h_sender_drop(s);	/* a dead or paused server */
 		}
 	}

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "h_run.h"
 
 #define H_MAX_REPLICAS 5
 
@@ -76,37 +77,26 @@ void h_replica_dump_log(const struct h_cluster *c, int i);
 
 /* Run "chat -c CONF" with script on stdin until it exits (at most
  * timeout_ms). Its stdout goes to *out (malloc'd, NUL-terminated; the
- * caller frees). Returns the exit status (0-255), or -1 on timeout or
- * failure to run. */
+ * caller frees), its stderr to ours. Returns the exit status (0-255), or
+ * -1 on timeout or failure to run (h_run). */
 int  h_chat_run(const struct h_cluster *c, const char *script, char **out,
 		int timeout_ms);
+/* The same for "PROG -c CONF args..." (prog: its path in $CHATD_BIN_DIR,
+ * e.g. "tools/chatctl"; args NULL-terminated, at most H_CHAT_MAX_ARGS;
+ * NULL for none), with input (may be NULL) on its stdin. */
+int  h_cluster_run(const struct h_cluster *c, const char *prog,
+		   const char *const *args, const char *input, char **out,
+		   int timeout_ms);
 
-/* A chat client kept running, for live tests (pushes between two users). */
-struct h_chat {
-	pid_t pid;
-	int   in_fd;		/* its stdin */
-	int   out_fd;		/* its stdout */
-	char *out;		/* everything read so far */
-	size_t len, cap;
-};
-int  h_chat_spawn(const struct h_cluster *c, struct h_chat *ch);
+/* A chat client kept running ("chat -c CONF"), for live tests (pushes
+ * between two users): h_proc_send it lines, h_proc_expect what it
+ * prints, h_proc_finish it. 0 or -1. */
+int  h_chat_spawn(const struct h_cluster *c, struct h_proc *ch);
 /* The same with more arguments after "-c CONF" (NULL-terminated, at
  * most H_CHAT_MAX_ARGS). */
 #define H_CHAT_MAX_ARGS 16
-int  h_chat_spawn_args(const struct h_cluster *c, struct h_chat *ch,
+int  h_chat_spawn_args(const struct h_cluster *c, struct h_proc *ch,
 		       const char *const *args);
-/* Spawn any binary of $CHATD_BIN_DIR (prog: its path there, e.g.
- * "tools/chatctl"; argv: NULL-terminated, argv[0] its name) the same way. */
-int  h_spawn(struct h_chat *ch, const char *prog, const char *const *argv);
-/* Run it with script on stdin until it exits, like h_chat_run. */
-int  h_run_script(const char *script, char **out, int timeout_ms,
-		  const char *prog, const char *const *argv);
-/* Send one command line (a newline is added). */
-int  h_chat_send(struct h_chat *ch, const char *line);
-/* Wait until the output contains needle (at most timeout_ms). 0 or -1. */
-int  h_chat_wait(struct h_chat *ch, const char *needle, int timeout_ms);
-/* Close stdin, wait for exit (bounded); returns the exit status or -1. */
-int  h_chat_finish(struct h_chat *ch, int timeout_ms);
 
 /* Raw protocol access, for tests below the client. Blocking socket. */
 struct buf;
@@ -196,6 +186,10 @@ int  h_cluster_stop_quiescent(struct h_cluster *c, int first, int sig);
 /* Print the last max_lines lines of replica i's log that are not DEBUG
  * (elections, ISR changes, links, snapshots), to stderr. */
 void h_replica_dump_events(const struct h_cluster *c, int i, int max_lines);
+/* Everything one needs to see why a test of c failed, to stderr: one
+ * line of every replica's STATUS, each replica's recent events (60 lines)
+ * and log tail, and the test directory. */
+void h_cluster_report(const struct h_cluster *c);
 /* 1 if replica i's log contains needle. */
 int  h_log_contains(const struct h_cluster *c, int i, const char *needle);
 
@@ -269,41 +263,69 @@ int  h_sender_pump(struct h_sender *s, int want_acked, int timeout_ms);
  * without reading what the server sent. */
 void h_sender_drop(struct h_sender *s);
 
-/* Monotonic milliseconds (for measuring in tests). */
-uint64_t h_now_ms(void);
-
 /* ---- shared scenarios (scenario.c) -----------------------------------------
- * Played by check_failover.c on loopback and check_netns.c across network
- * namespaces. They return -1 with a message in err (errlen bytes) instead
- * of failing the test, so the caller can dump its logs first. */
+ * The building blocks and scenarios of check_failover.c (on loopback) and
+ * check_netns.c (across network namespaces). They fail the test with
+ * CHECK (h_check.h): the binary's h_on_fail() hook shows the cluster
+ * first. The bounds are generous for ASan (~3x slower). */
+
+#define H_PHASE_MS    60000	/* one batch of messages acknowledged */
+#define H_ELECT_MS    15000	/* a primary, and every running replica its
+				   backup */
+#define H_REJOIN_MS   15000	/* a restarted replica back in the ISR */
+#define H_CONVERGE_MS 15000	/* every log where the primary's ends */
+
+/* The first replica of c that is neither a nor b (either may be -1), or
+ * -1. */
+int  h_other_than(const struct h_cluster *c, int a, int b);
+/* A primary every running replica follows, within H_ELECT_MS: its index. */
+int  h_expect_primary(struct h_cluster *c);
+/* Replica p (still primary) has n ISR members within H_REJOIN_MS. */
+void h_expect_isr(struct h_cluster *c, int p, int n);
+/* h_expect_primary, then h_expect_isr with every replica of c. */
+int  h_expect_full_isr(struct h_cluster *c);
+/* Start every replica of c, then h_expect_full_isr. */
+int  h_start_all(struct h_cluster *c);
+/* h_sender_init for alice sending bob the messages "<prefix><k>", with
+ * both accounts registered through the sender itself (H_PHASE_MS). */
+void h_sender_start(struct h_sender *s, struct h_cluster *c,
+		    uint64_t client_id, const char *prefix, int window);
+/* Queue n more messages and wait until all queued so far are answered
+ * (H_PHASE_MS). */
+void h_send_all(struct h_sender *s, int n);
+/* Queue n more and return once ack_first of them are answered: the rest
+ * are in flight or queued when the caller injects a failure. */
+void h_send_some(struct h_sender *s, int n, int ack_first);
 
 /* The six orders of two failures (B1 then B2, ..., B2 then P). */
 #define H_NORDERS 6
 const char *h_order_name(int k);
 /* On cluster c of three, primary p, all in its ISR: a sender (client_id,
- * alice to bob, "m-<k>", window 4, both accounts registered by it) sends
- * 30 messages, order k's first victim is killed with some in flight, 30
- * more, the second victim, 30 with the lone survivor, both restart and
- * rejoin, 30 more; each step's outcome is checked (who leads, the ISR).
- * The index of the primary at the end, or -1. */
-int  h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id,
-		    struct h_sender *s, char *err, size_t errlen);
+ * alice to bob, "m-<k>", window 4) sends 30 messages, order k's first
+ * victim is killed with some in flight, 30 more, the second victim, 30
+ * with the lone survivor, both restart and rejoin, 30 more; each step's
+ * outcome is checked (who leads, the ISR), then h_finish. */
+void h_two_failures(struct h_cluster *c, int p, int k, uint64_t client_id);
+/* The line client across a failover, on cluster c with primary p: bob
+ * and alice register and log in with two live clients, alice sends bob
+ * a message, p is killed (-9); bob's client must say it lost the
+ * connection and reconnected to a primary, alice's sends again, and bob
+ * sees each message once; both exit 0. */
+void h_client_failover(struct h_cluster *c, int p);
 /* Every message s had acknowledged is in the dump exactly once, with the
  * id its acknowledgement carried, and none twice — except messages k with
  * lost[k] set (lost may be NULL), which must be absent. Offenders are
- * listed on stderr. 0, or -1. */
-int  h_check_messages(const char *dump, const char *who,
-		      const struct h_sender *s, const char *lost, char *err,
-		      size_t errlen);
+ * listed on stderr. */
+void h_check_messages(const char *dump, const char *who,
+		      const struct h_sender *s, const char *lost);
 /* The end of a scenario: wait until every log ends where the primary's
  * does with all of c in its ISR, stop all without letting any react to
  * the others going (h_cluster_stop_quiescent, SIGTERM), dump each store
  * (log included), require them identical, and h_check_messages each
  * sender (lost[i] for senders[i]; lost may be NULL). dumps (optional, c->n
- * entries) gets the dumps; the caller frees them. 0, or -1. */
-int  h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
-	      int nsenders, const char *const *lost, char **dumps, char *err,
-	      size_t errlen);
+ * entries) gets the dumps; the caller frees them. */
+void h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
+	      int nsenders, const char *const *lost, char **dumps);
 
 /* ---- membership ------------------------------------------------------------
  * A replica that is not in the generated replicas.conf (it joins a running
