@@ -86,7 +86,13 @@ server_status_encode(struct server *s, struct buf *out)
 	st.clients = s->nclients;
 	st.waiting_for = r->waiting_for;
 	st.uptime_ms = mono_ms() - s->start_ms;
-	snprintf(st.note, sizeof st.note, "%s", r->note);
+	if (s->role == ROLE_BACKUP)	/* the ISR changes without a note */
+		snprintf(st.note, sizeof st.note, "backup of replica %u, %s",
+		    s->primary_id, r->recovering ? "recovering: not yet in "
+		    "the ISR" : isr_has(&r->isr, s->self->id) ? "in the ISR" :
+		    "not in the ISR: catching up");
+	else
+		snprintf(st.note, sizeof st.note, "%s", r->note);
 	wire_payload_begin(&e, out, &wire_op(WIRE_OP_STATUS_INFO)->body, &st);
 	repl_encode_isr(&e, &r->isr);
 	wire_encode_end(&e);

@@ -1257,6 +1257,10 @@ loop_new(void)
 	sa.sa_handler = SIG_IGN;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGPIPE, &sa, NULL);
+	/* Past a file size limit (ulimit -f, systemd's LimitFSIZE=) a write
+	 * fails with EFBIG, which the store reports as a storage failure
+	 * like a full disk; SIGXFSZ would kill the process without a word. */
+	sigaction(SIGXFSZ, &sa, NULL);
 	if (pipe2(l->sigpipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		log_error("loop: pipe2: %s", strerror(errno));
 		free(l);

@@ -177,7 +177,8 @@ void repl_become_backup(struct repl *r, uint64_t epoch, uint32_t primary);
 void repl_step_down(struct repl *r, const char *why);
 /* Detect our own pause before acting on anything (see repl_link.c). */
 void repl_check_pause(struct repl *r);
-/* Persist a u64 in meta outside any transaction (fsync'd). */
+/* Persist a u64 in meta outside any transaction (fsync'd). 0, or -1
+ * after a storage failure (the replica is stopping). */
 int  repl_persist(struct repl *r, const char *key, uint64_t v);
 
 /* ---- repl_ship.c ----------------------------------------------------------- */

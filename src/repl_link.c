@@ -93,10 +93,16 @@ repl_persist(struct repl *r, const char *key, uint64_t v)
 	struct store *st = r->srv->store;
 
 	/* A promise must be on disk before anyone hears of it: commit what
-	 * this turn applied so far, then write the key on its own. */
-	if (store_in_txn(st) && store_commit(st) < 0)
+	 * this turn applied so far, then write the key on its own. If that
+	 * fails the promise may be lost at a restart: stop. */
+	if (r->srv->fatal)
 		return -1;
-	return store_meta_set_u64(st, key, v);
+	if ((store_in_txn(st) && store_commit(st) < 0) ||
+	    store_meta_set_u64(st, key, v) < 0) {
+		server_storage_failed(r->srv, key);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- sending ------------------------------------------------------------- */
@@ -999,13 +1005,14 @@ repl_become_backup(struct repl *r, uint64_t epoch, uint32_t primary)
 	    s->primary_id == primary)
 		return;
 	if (epoch > r->promised) {
+		if (repl_persist(r, "promised", epoch) < 0)
+			return;		/* stopping */
 		r->promised = epoch;
-		repl_persist(r, "promised", epoch);
 	}
+	if (s->epoch != epoch && repl_persist(r, "epoch", epoch) < 0)
+		return;
 	r->accepted_epoch = epoch;
 	r->accepted_primary = primary;
-	if (s->epoch != epoch)
-		repl_persist(r, "epoch", epoch);
 	s->epoch = epoch;
 	s->primary_id = primary;
 	s->role = ROLE_BACKUP;

@@ -264,13 +264,21 @@ snap_chunk(struct repl *r, struct peer *p, const struct wire_SNAP_CHUNK *c)
 
 	if (si == NULL || c->epoch != si->epoch)
 		return;
-	if (c->offset != si->received || c->data.len > si->size - si->received ||
-	    pwrite(si->fd, c->data.ptr, c->data.len, (off_t)c->offset) !=
-	    (ssize_t)c->data.len) {
+	if (c->offset != si->received || c->data.len > si->size - si->received) {
 		log_error("snapshot chunk at %llu rejected",
 		    (unsigned long long)c->offset);
 		repl_snap_cancel(p);
 		repl_send_catchup(r);	/* start over */
+		return;
+	}
+	errno = 0;
+	if (pwrite(si->fd, c->data.ptr, c->data.len, (off_t)c->offset) !=
+	    (ssize_t)c->data.len) {
+		/* A full disk would fail every retry: fail-stop instead. */
+		log_error("writing the snapshot from replica %u: %s", p->id,
+		    errno ? strerror(errno) : "short write");
+		repl_snap_cancel(p);
+		server_storage_failed(r->srv, "snapshot write");
 		return;
 	}
 	auth_digest_update(&si->digest, c->data.ptr, c->data.len);
@@ -291,8 +299,14 @@ snap_end(struct repl *r, struct peer *p, const struct wire_SNAP_END *e)
 	if (si == NULL || e->epoch != si->epoch)
 		return;
 	auth_digest_final(&si->digest, digest);
-	if (si->received != si->size || !auth_equal(digest, e->digest.ptr, 32) ||
-	    fsync(si->fd) < 0) {
+	if (fsync(si->fd) < 0) {
+		log_error("syncing the snapshot from replica %u: %s", p->id,
+		    strerror(errno));
+		repl_snap_cancel(p);
+		server_storage_failed(r->srv, "snapshot fsync");
+		return;
+	}
+	if (si->received != si->size || !auth_equal(digest, e->digest.ptr, 32)) {
 		log_error("snapshot from replica %u is damaged; asking again",
 		    p->id);
 		repl_snap_cancel(p);

@@ -97,11 +97,8 @@ join_round(struct repl *r, uint64_t epoch)
 	if (epoch <= r->promised && r->round.epoch == epoch)
 		return;
 	if (epoch > r->promised) {
-		if (repl_persist(r, "promised", epoch) < 0) {
-			log_error("cannot record the promise for epoch %llu",
-			    (unsigned long long)epoch);
-			return;
-		}
+		if (repl_persist(r, "promised", epoch) < 0)
+			return;		/* a storage failure: stopping */
 		r->promised = epoch;
 	}
 	if (s->role == ROLE_PRIMARY)

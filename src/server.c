@@ -317,8 +317,8 @@ client_error(struct client *c, uint32_t request_id, uint16_t code,
 /* ---- the write path ------------------------------------------------------ */
 
 /* A storage failure: nothing of this turn can be acknowledged. */
-static void
-storage_failed(struct server *s, const char *what)
+void
+server_storage_failed(struct server *s, const char *what)
 {
 	struct pending *p, *next;
 
@@ -351,7 +351,7 @@ write_record(struct server *s, struct client *c, uint32_t request_id,
 	if (s->fatal || s->role != ROLE_PRIMARY)
 		return -1;
 	if (!store_in_txn(s->store) && store_begin(s->store) < 0) {
-		storage_failed(s, "begin");
+		server_storage_failed(s, "begin");
 		return -1;
 	}
 	store_last(s->store, &last_epoch, &last_lsn);
@@ -370,7 +370,7 @@ write_record(struct server *s, struct client *c, uint32_t request_id,
 		r.reply.len = (uint32_t)buf_pending(reply);
 	}
 	if (store_apply(s->store, &r) < 0) {
-		storage_failed(s, wire_op_name(rec_type));
+		server_storage_failed(s, wire_op_name(rec_type));
 		return -1;
 	}
 	if (rec_type == WIRE_OP_R_ISR)
@@ -416,11 +416,11 @@ server_apply_replicated(struct server *s, const struct wire_item_RECORD *rec)
 	if (s->fatal)
 		return -1;
 	if (!store_in_txn(s->store) && store_begin(s->store) < 0) {
-		storage_failed(s, "begin");
+		server_storage_failed(s, "begin");
 		return -1;
 	}
 	if (store_apply(s->store, rec) < 0) {
-		storage_failed(s, wire_op_name(rec->type));
+		server_storage_failed(s, wire_op_name(rec->type));
 		return -1;
 	}
 	if (rec->type == WIRE_OP_R_ISR)
@@ -460,7 +460,7 @@ commit_local(struct server *s)
 	uint64_t e;
 
 	if (store_in_txn(s->store) && store_commit(s->store) < 0) {
-		storage_failed(s, "commit");
+		server_storage_failed(s, "commit");
 		return -1;
 	}
 	store_last(s->store, &e, &s->committed_lsn);
@@ -542,7 +542,7 @@ void
 server_became_primary(struct server *s)
 {
 	if (store_max_ids(s->store, &s->last_msg_id, &s->last_draft_id) < 0)
-		storage_failed(s, "reading ids");
+		server_storage_failed(s, "reading ids");
 	s->repl.commit_lsn = 0;
 }
 
@@ -578,7 +578,7 @@ server_install_snapshot(struct server *s, const char *path)
 	/* The file carries the primary's own promises; ours stand. */
 	if (store_meta_set_u64(s->store, "promised", r->promised) < 0 ||
 	    store_meta_set_u64(s->store, "epoch", s->epoch) < 0) {
-		storage_failed(s, "restoring promises");
+		server_storage_failed(s, "restoring promises");
 		return -1;
 	}
 	memset(&r->isr.set_at, 0, sizeof r->isr.set_at);

@@ -145,6 +145,10 @@ int  server_write_system(struct server *s, uint16_t type,
  * transaction. 0, or -1 after a storage failure (fatal). */
 int  server_apply_replicated(struct server *s,
 			     const struct wire_item_RECORD *rec);
+/* A write to the store failed (what: which): roll back this turn, drop
+ * every unacknowledged reply, and stop — a replica whose disk fails
+ * fail-stops, and the others take over. */
+void server_storage_failed(struct server *s, const char *what);
 /* Backup: replace the store by a received snapshot. 0 or -1 (fatal). */
 int  server_install_snapshot(struct server *s, const char *path);
 /* This replica now leads (reload what a primary keeps in memory). */

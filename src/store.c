@@ -114,6 +114,46 @@ static const char schema_sql[] =
 
 /* ---- statement cache and helpers --------------------------------------- */
 
+/* What an SQLITE_IOERR was doing: SQLite's text for all of them is just
+ * "disk I/O error". */
+static const char *
+ioerr_what(int extended)
+{
+	switch (extended) {
+	case SQLITE_IOERR_READ:		return "read";
+	case SQLITE_IOERR_SHORT_READ:	return "short read";
+	case SQLITE_IOERR_WRITE:	return "write";
+	case SQLITE_IOERR_FSYNC:	return "fsync";
+	case SQLITE_IOERR_DIR_FSYNC:	return "directory fsync";
+	case SQLITE_IOERR_TRUNCATE:	return "truncate";
+	case SQLITE_IOERR_FSTAT:	return "fstat";
+	default:			return NULL;
+	}
+}
+
+const char *
+store_db_error(sqlite3 *db)
+{
+	static char text[256];
+	int ext = sqlite3_extended_errcode(db), os = sqlite3_system_errno(db);
+	const char *what = ioerr_what(ext);
+
+	if ((ext & 0xff) != SQLITE_IOERR && (ext & 0xff) != SQLITE_CANTOPEN)
+		return sqlite3_errmsg(db);
+	/* The OS error is known after some failures only (not after a
+	 * short write, e.g. past a file size limit). */
+	if (os != 0)
+		snprintf(text, sizeof text, "%s (%s%s%s)", sqlite3_errmsg(db),
+		    what ? what : "", what ? ": " : "", strerror(os));
+	else if (what)
+		snprintf(text, sizeof text, "%s (%s failed)",
+		    sqlite3_errmsg(db), what);
+	else
+		snprintf(text, sizeof text, "%s (extended code %d)",
+		    sqlite3_errmsg(db), ext);
+	return text;
+}
+
 sqlite3_stmt *
 store_stmt(struct store *s, enum store_stmt_id id, const char *sql)
 {
@@ -121,7 +161,7 @@ store_stmt(struct store *s, enum store_stmt_id id, const char *sql)
 	    sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
 	    &s->stmts[id], NULL) != SQLITE_OK) {
 		log_error("store: prepare \"%.60s...\": %s", sql,
-		    sqlite3_errmsg(s->db));
+		    store_db_error(s->db));
 		s->stmts[id] = NULL;
 	}
 	return s->stmts[id];
@@ -183,7 +223,7 @@ store_step(struct store *s, sqlite3_stmt *st, const char *what)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		return rc;
-	log_error("store: %s: %s", what, sqlite3_errmsg(s->db));
+	log_error("store: %s: %s", what, store_db_error(s->db));
 	store_reset(st);
 	return -1;
 }
@@ -292,20 +332,20 @@ set_pragmas(struct store *s, int file, int sync_full, char *err,
 	    NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "PRAGMA wal_autocheckpoint=" STORE_WAL_PAGES,
 	    NULL, NULL, NULL) != SQLITE_OK)) {
-		seterr(err, errlen, "pragma: %s", sqlite3_errmsg(s->db));
+		seterr(err, errlen, "pragma: %s", store_db_error(s->db));
 		return -1;
 	}
 	if (file && (pragma_text(s->db, "PRAGMA journal_mode=WAL", mode,
 	    sizeof mode) < 0 || strcmp(mode, "wal") != 0)) {
 		seterr(err, errlen, "cannot enable WAL mode: %s",
-		    sqlite3_errmsg(s->db));
+		    store_db_error(s->db));
 		return -1;
 	}
 	if (sqlite3_exec(s->db, sync_full ? "PRAGMA synchronous=FULL" :
 	    "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(s->db, "PRAGMA foreign_keys=OFF", NULL, NULL,
 	    NULL) != SQLITE_OK) {
-		seterr(err, errlen, "pragma: %s", sqlite3_errmsg(s->db));
+		seterr(err, errlen, "pragma: %s", store_db_error(s->db));
 		return -1;
 	}
 	return 0;
@@ -343,7 +383,7 @@ setup_schema(struct store *s, char *err, size_t errlen)
 		goto sqlfail;
 	return 0;
 sqlfail:
-	seterr(err, errlen, "schema: %s", sqlite3_errmsg(s->db));
+	seterr(err, errlen, "schema: %s", store_db_error(s->db));
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
@@ -368,12 +408,32 @@ load_last(struct store *s)
 	return 0;
 }
 
+/*
+ * Once per process, before SQLite initializes itself: no allocator
+ * statistics (each malloc/free would take a global mutex), and no mutex
+ * per connection. Every connection is used by the loop thread only (the
+ * password helper thread never touches SQLite). sqlite3_config() fails
+ * harmlessly if SQLite was already initialized by someone else.
+ */
+static void
+configure_sqlite(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	(void)sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+}
+
 static struct store *
 open_path(const char *path, int file, int sync_full, char *err,
 	  size_t errlen)
 {
 	struct store *s = calloc(1, sizeof *s);
 
+	configure_sqlite();
 	if (s == NULL) {
 		seterr(err, errlen, "out of memory");
 		return NULL;
@@ -381,7 +441,7 @@ open_path(const char *path, int file, int sync_full, char *err,
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		seterr(err, errlen, "cannot open %s: %s", path,
-		    s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		    s->db ? store_db_error(s->db) : "out of memory");
 		store_close(s);
 		return NULL;
 	}
@@ -392,7 +452,7 @@ open_path(const char *path, int file, int sync_full, char *err,
 	}
 	if (load_last(s) < 0) {
 		seterr(err, errlen, "cannot read the log position: %s",
-		    sqlite3_errmsg(s->db));
+		    store_db_error(s->db));
 		store_close(s);
 		return NULL;
 	}
@@ -440,7 +500,7 @@ store_close(struct store *s)
 	for (i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(s->stmts[i]);
 	if (s->db && sqlite3_close(s->db) != SQLITE_OK)
-		log_error("store: close: %s", sqlite3_errmsg(s->db));
+		log_error("store: close: %s", store_db_error(s->db));
 	free(s);
 }
 

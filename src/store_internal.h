@@ -74,6 +74,10 @@ void store_bind_blob(struct store *s, sqlite3_stmt *st, int i,
  * earlier failed bind) logs "store: <what>: <message>", resets st and
  * returns -1. */
 int  store_step(struct store *s, sqlite3_stmt *st, const char *what);
+/* sqlite3_errmsg(db), with the operating system's reason after an I/O
+ * error ("disk I/O error (No space left on device)"). A static buffer:
+ * use it before the next call. */
+const char *store_db_error(sqlite3 *db);
 /* Step a statement that returns no rows to completion and reset it:
  * 0 or -1 (logged). */
 int  store_exec(struct store *s, sqlite3_stmt *st, const char *what);

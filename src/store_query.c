@@ -604,7 +604,7 @@ dump_query(struct store *s, FILE *out, const char *name, const char *sql)
 	int rc, i;
 
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("store: dump %s: %s", name, sqlite3_errmsg(s->db));
+		log_error("store: dump %s: %s", name, store_db_error(s->db));
 		return -1;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -616,7 +616,7 @@ dump_query(struct store *s, FILE *out, const char *name, const char *sql)
 		fputc('\n', out);
 	}
 	if (rc != SQLITE_DONE)
-		log_error("store: dump %s: %s", name, sqlite3_errmsg(s->db));
+		log_error("store: dump %s: %s", name, store_db_error(s->db));
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }

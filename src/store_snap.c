@@ -70,13 +70,13 @@ store_copy_start(struct store *s, const char *path, char *err, size_t errlen)
 	 * and the receiver checks the digest and syncs its own file. */
 	if (sqlite3_exec(c->dst, "PRAGMA synchronous=OFF", NULL, NULL,
 	    NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
+		snprintf(err, errlen, "backup: %s", store_db_error(c->dst));
 		store_copy_abort(c);
 		return NULL;
 	}
 	c->b = sqlite3_backup_init(c->dst, "main", s->db, "main");
 	if (c->b == NULL) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
+		snprintf(err, errlen, "backup: %s", store_db_error(c->dst));
 		store_copy_abort(c);
 		return NULL;
 	}
@@ -101,7 +101,7 @@ store_copy_step(struct store *s, struct store_copy *c, int pages, char *err,
 	/* A self-contained file: no WAL beside it. */
 	if (rc != SQLITE_OK || sqlite3_exec(c->dst, "PRAGMA journal_mode="
 	    "DELETE", NULL, NULL, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "backup: %s", sqlite3_errmsg(c->dst));
+		snprintf(err, errlen, "backup: %s", store_db_error(c->dst));
 		return -1;
 	}
 	rc = sqlite3_close(c->dst);
