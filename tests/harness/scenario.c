@@ -307,8 +307,8 @@ h_finish(struct h_cluster *c, int primary, struct h_sender **senders,
 	    "a replica did not stop cleanly on SIGTERM");
 	for (i = 0; i < c->n; i++) {
 		snprintf(label[i], sizeof label[i], "r%u", c->r[i].id);
-		CHECK(h_store_dump(c, i, &d[i]) == 0, "cannot dump r%u",
-		    c->r[i].id);
+		CHECK(h_store_dump_ex(c, i, !c->logs_pruned, &d[i]) == 0,
+		    "cannot dump r%u", c->r[i].id);
 	}
 	for (i = 1; i < c->n; i++)
 		CHECK(h_dump_compare(d[0], label[0], d[i], label[i]) == 0,
