@@ -184,6 +184,13 @@ extern const unsigned wire_nerrors;
 const struct wire_opdesc *wire_op(uint16_t opcode);	/* NULL: unknown */
 const char *wire_op_name(uint16_t opcode);		/* "0x1234" if unknown */
 const char *wire_err_name(uint16_t code);		/* "E1234" if unknown */
+/* The struct's LIST field (a list is always the last field), or NULL. */
+const struct wire_field *wire_list_field(const struct wire_struct *s);
+/* The most payload an opcode may carry where it travels: client requests
+ * WIRE_MAX_REQUEST, the rest of the client port WIRE_MAX_PAYLOAD_CLIENT,
+ * the internal port WIRE_MAX_PAYLOAD_INTERNAL, log records
+ * WIRE_MAX_RECORD, both ports the smallest (WIRE_MAX_REQUEST). */
+size_t wire_payload_limit(const struct wire_opdesc *d);
 
 /* ---- framing ---------------------------------------------------------- */
 

@@ -416,19 +416,35 @@ wire_decode(const struct wire_opdesc *d, const uint8_t *payload, size_t len,
 	return wire_decode_struct(&d->body, payload, len, out, err);
 }
 
-static const struct wire_field *
-list_field(const struct wire_struct *s)
+const struct wire_field *
+wire_list_field(const struct wire_struct *s)
 {
 	if (s->nfields > 0 && s->fields[s->nfields - 1].type == WT_LIST)
 		return &s->fields[s->nfields - 1];
 	return NULL;
 }
 
+size_t
+wire_payload_limit(const struct wire_opdesc *d)
+{
+	switch (d->port) {
+	case WIRE_PORT_CLIENT:
+		return d->dir == WIRE_DIR_REQUEST ? WIRE_MAX_REQUEST :
+		    WIRE_MAX_PAYLOAD_CLIENT;
+	case WIRE_PORT_INTERNAL:
+		return WIRE_MAX_PAYLOAD_INTERNAL;
+	case WIRE_PORT_RECORD:
+		return WIRE_MAX_RECORD;
+	default:
+		return WIRE_MAX_REQUEST;
+	}
+}
+
 void
 wire_list_begin(struct wire_list_iter *it, const struct wire_opdesc *d,
 		const struct wire_list *l)
 {
-	const struct wire_field *f = list_field(&d->body);
+	const struct wire_field *f = wire_list_field(&d->body);
 
 	it->item = f ? f->item : NULL;
 	it->p = l->ptr;
@@ -477,7 +493,7 @@ at_rel(const struct buf *b, size_t rel)
 }
 
 /* Append the fields of s; returns the relative position of the list
- * count (meaningful only when s has a list: see list_field()). */
+ * count (meaningful only when s has a list: see wire_list_field()). */
 static size_t
 encode_fields(struct buf *out, const struct wire_struct *s, const void *msg)
 {
@@ -585,7 +601,7 @@ wire_payload_begin(struct wire_enc *e, struct buf *out,
 void
 wire_encode_item(struct wire_enc *e, const void *item)
 {
-	const struct wire_field *f = list_field(e->body);
+	const struct wire_field *f = wire_list_field(e->body);
 
 	if (f == NULL) {
 		fprintf(stderr, "wire: BUG: %s has no list to add items to\n",
@@ -607,7 +623,7 @@ wire_enc_size(const struct wire_enc *e)
 void
 wire_encode_end(struct wire_enc *e)
 {
-	const struct wire_field *f = list_field(e->body);
+	const struct wire_field *f = wire_list_field(e->body);
 
 	if (f) {
 		if (e->count < f->min)

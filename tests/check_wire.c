@@ -190,15 +190,6 @@ list_at(const struct wire_field *f, const void *base)
 	return l;
 }
 
-/* The struct's LIST field (always last), or NULL. */
-static const struct wire_field *
-list_of(const struct wire_struct *s)
-{
-	if (s->nfields > 0 && s->fields[s->nfields - 1].type == WT_LIST)
-		return &s->fields[s->nfields - 1];
-	return NULL;
-}
-
 /* Field by name, or NULL. */
 static const struct wire_field *
 field_named(const struct wire_struct *s, const char *name)
@@ -224,25 +215,6 @@ op_named(const char *name)
 	return NULL;
 }
 
-/* The most payload an opcode may carry where it travels: client requests
- * WIRE_MAX_REQUEST, the rest of the client port WIRE_MAX_PAYLOAD_CLIENT,
- * the internal port WIRE_MAX_PAYLOAD_INTERNAL, log records
- * WIRE_MAX_RECORD, both ports the smallest (WIRE_MAX_REQUEST). */
-static uint32_t
-port_limit(const struct wire_opdesc *d)
-{
-	switch (d->port) {
-	case WIRE_PORT_CLIENT:
-		return d->dir == WIRE_DIR_REQUEST ? WIRE_MAX_REQUEST :
-		    WIRE_MAX_PAYLOAD_CLIENT;
-	case WIRE_PORT_INTERNAL:
-		return WIRE_MAX_PAYLOAD_INTERNAL;
-	case WIRE_PORT_RECORD:
-		return WIRE_MAX_RECORD;
-	default:
-		return WIRE_MAX_REQUEST;
-	}
-}
 
 /* Smallest / largest encoding of a struct, computed here from the fields. */
 static uint64_t
@@ -563,7 +535,7 @@ gen_fields(struct gen *g, struct sample *sm, const struct wire_struct *s,
 static void
 gen_sample(struct sample *sm, const struct wire_opdesc *d, struct gen *g)
 {
-	const struct wire_field *lf = list_of(&d->body);
+	const struct wire_field *lf = wire_list_field(&d->body);
 	uint64_t imax, fixed, room, lo, hi;
 	unsigned i;
 
@@ -575,7 +547,8 @@ gen_sample(struct sample *sm, const struct wire_opdesc *d, struct gen *g)
 		return;
 	imax = lf->item->max_encoded;
 	fixed = d->body.max_encoded - lf->max * imax;
-	room = fixed < port_limit(d) ? (port_limit(d) - fixed) / imax : 0;
+	room = fixed < wire_payload_limit(d) ?
+	    (wire_payload_limit(d) - fixed) / imax : 0;
 	lo = lf->min;
 	hi = lf->max;
 	if (hi > room)
@@ -752,7 +725,7 @@ compare_sample(const char *ctx, const struct sample *sm, const void *out,
 	       const uint8_t *pl, size_t plen)
 {
 	const struct wire_opdesc *d = sm->d;
-	const struct wire_field *lf = list_of(&d->body);
+	const struct wire_field *lf = wire_list_field(&d->body);
 	struct wire_list_iter it;
 	struct wire_list l;
 	void *item;
@@ -847,7 +820,7 @@ check_frame(const char *ctx, const struct sample *sm, const uint8_t *fr,
 	CHECK(rd_be(fr + 10, 4) == n - WIRE_HEADER_SIZE, "%s: length %u for "
 	    "%zu payload bytes", ctx, rd_be(fr + 10, 4), n - WIRE_HEADER_SIZE);
 	memset(&h, 0, sizeof h);
-	rc = wire_peek_header(fr, n, port_limit(sm->d), &h);
+	rc = wire_peek_header(fr, n, wire_payload_limit(sm->d), &h);
 	CHECK(rc == WIRE_FRAME_OK, "%s: peek says %s", ctx,
 	    wire_frame_strerror(rc));
 	CHECK(h.magic == WIRE_MAGIC && h.version == WIRE_VERSION_MAX &&
@@ -888,7 +861,7 @@ static void
 check_reencode(const struct wire_opdesc *d, const void *out, const uint8_t *p,
 	       size_t n)
 {
-	const struct wire_field *lf = list_of(&d->body);
+	const struct wire_field *lf = wire_list_field(&d->body);
 	struct wire_list_iter it;
 	struct wire_enc e;
 	struct buf b;
@@ -945,7 +918,7 @@ roundtrip_one(const struct sample *sm, const char *ctx, int exact_min,
 	decode_and_compare(ctx, sm, b.data + WIRE_HEADER_SIZE, plen);
 
 	/* Without a list, wire_encode and wire_encode_payload agree. */
-	if (list_of(&d->body) == NULL) {
+	if (wire_list_field(&d->body) == NULL) {
 		buf_reset(&r);
 		wire_encode(&r, d->opcode, rid, sm->msg);
 		ck_assert(r.len == b.len && memcmp(r.data, b.data, b.len) == 0);
@@ -973,7 +946,7 @@ roundtrip_one(const struct sample *sm, const char *ctx, int exact_min,
 START_TEST(test_roundtrip)
 {
 	const struct wire_opdesc *d = &wire_ops[_i];
-	const struct wire_field *lf = list_of(&d->body);
+	const struct wire_field *lf = wire_list_field(&d->body);
 	struct sample sm;
 	char ctx[96];
 	int m, k;
@@ -1030,7 +1003,8 @@ check_prefixes(const char *ctx, const struct wire_opdesc *d, const uint8_t *fr,
 
 	for (k = 0; k < n; k++) {
 		uint8_t *c = k < 64 ? dup_exact(fr, k) : NULL;
-		int rc = wire_peek_header(c ? c : fr, k, port_limit(d), &h);
+		int rc = wire_peek_header(c ? c : fr, k,
+		    wire_payload_limit(d), &h);
 
 		CHECK(rc == WIRE_FRAME_INCOMPLETE, "%s: peek of %zu/%zu "
 		    "bytes: %s", ctx, k, n, wire_frame_strerror(rc));
@@ -1303,7 +1277,7 @@ reject_list(const struct sample *sm, const struct wire_field *lf)
 START_TEST(test_reject_fields)
 {
 	const struct wire_opdesc *d = &wire_ops[_i];
-	const struct wire_field *lf = list_of(&d->body);
+	const struct wire_field *lf = wire_list_field(&d->body);
 	struct gen g = { MODE_MIN, seed_of(d->opcode, 3), 0, 1, 0, 0 };
 	struct sample sm;
 	unsigned i;
@@ -1958,8 +1932,9 @@ START_TEST(test_table_limits)
 
 	for (i = 0; i < wire_nops; i++) {
 		const struct wire_opdesc *d = &wire_ops[i];
-		const struct wire_field *lf = list_of(&d->body);
+		const struct wire_field *lf = wire_list_field(&d->body);
 		uint64_t one = d->body.max_encoded;
+		size_t limit = wire_payload_limit(d);
 
 		/* a client request never exceeds the client frame limits */
 		if (d->port == WIRE_PORT_CLIENT && d->dir == WIRE_DIR_REQUEST)
@@ -1972,16 +1947,16 @@ START_TEST(test_table_limits)
 		 * a sender cuts long lists (APPEND) by size, so at least one
 		 * maximal item, or the minimum of items, must fit. */
 		if (d->port != WIRE_PORT_INTERNAL) {
-			CHECK(one <= port_limit(d), "%s: %llu bytes do not fit a "
-			    "frame of %u", d->name, (unsigned long long)one,
-			    port_limit(d));
+			CHECK(one <= limit, "%s: %llu bytes do not fit a "
+			    "frame of %zu", d->name, (unsigned long long)one,
+			    limit);
 		} else if (lf) {
 			one -= lf->max * lf->item->max_encoded;
 			CHECK(one + (lf->min > 1 ? lf->min : 1) *
-			    lf->item->max_encoded <= port_limit(d),
+			    lf->item->max_encoded <= limit,
 			    "%s: one maximal item does not fit a frame", d->name);
 		} else {
-			CHECK(one <= port_limit(d), "%s: %llu bytes do not "
+			CHECK(one <= limit, "%s: %llu bytes do not "
 			    "fit a frame", d->name, (unsigned long long)one);
 		}
 		/* records fit RECORD.payload and RECORD.type */
@@ -2250,7 +2225,7 @@ START_TEST(test_list_iteration)
 
 	for (i = 0; i < wire_nops; i++) {
 		const struct wire_opdesc *d = &wire_ops[i];
-		const struct wire_field *lf = list_of(&d->body);
+		const struct wire_field *lf = wire_list_field(&d->body);
 		struct wire_list_iter it;
 		struct wire_list l;
 		void *out, *item;
@@ -2442,7 +2417,7 @@ min_msg(const char *op, struct sample *sm)
 START_TEST(test_encode_bugs)
 {
 	const struct wire_opdesc *mr = op_named("MARK_READ");
-	const struct wire_field *lf = list_of(&mr->body);
+	const struct wire_field *lf = wire_list_field(&mr->body);
 	struct sample sm;
 	struct wire_enc e;
 	struct buf b;

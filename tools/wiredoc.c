@@ -186,23 +186,6 @@ gen_opcodes(FILE *o)
 	}
 }
 
-/* The most payload an opcode may carry where it travels (both ports:
- * the smallest limit). */
-static uint64_t
-payload_limit(const struct wire_opdesc *d)
-{
-	switch (d->port) {
-	case WIRE_PORT_CLIENT:
-		return d->dir == WIRE_DIR_REQUEST ? WIRE_MAX_REQUEST :
-		    WIRE_MAX_PAYLOAD_CLIENT;
-	case WIRE_PORT_INTERNAL:
-		return WIRE_MAX_PAYLOAD_INTERNAL;
-	case WIRE_PORT_RECORD:
-		return WIRE_MAX_RECORD;
-	default:
-		return WIRE_MAX_REQUEST;
-	}
-}
 
 static void
 gen_messages(FILE *o)
@@ -213,7 +196,7 @@ gen_messages(FILE *o)
 	for (i = 0; i < wire_nops; i++) {
 		const struct wire_opdesc *d = &wire_ops[i];
 		unsigned long long max = d->body.max_encoded,
-		    lim = payload_limit(d);
+		    lim = wire_payload_limit(d);
 
 		flags_text(d->flags, fl, sizeof fl);
 		fprintf(o, "%s### 0x%04X %s\n\n", i ? "\n" : "", d->opcode,

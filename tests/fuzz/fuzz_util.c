@@ -59,20 +59,11 @@ fz_item(const char *name)
 	fz_fail("no list item %s in wire_items[]", name);
 }
 
-/* The LIST field of s (always the last field), or NULL. */
-static const struct wire_field *
-list_field(const struct wire_struct *s)
-{
-	if (s->nfields > 0 && s->fields[s->nfields - 1].type == WT_LIST)
-		return &s->fields[s->nfields - 1];
-	return NULL;
-}
-
 /* Is name (by pointer) the name of a field of s or of its list item? */
 static int
 is_field_name(const struct wire_struct *s, const char *name)
 {
-	const struct wire_field *lf = list_field(s);
+	const struct wire_field *lf = wire_list_field(s);
 	unsigned i;
 
 	for (i = 0; i < s->nfields; i++)
@@ -146,7 +137,7 @@ fz_roundtrip(const struct wire_opdesc *d, const struct wire_header *h,
 	     void *ud)
 {
 	const struct wire_struct *s = &d->body;
-	const struct wire_field *lf = list_field(s);
+	const struct wire_field *lf = wire_list_field(s);
 	struct wire_decode_error err;
 	struct wire_enc e;
 	struct buf b;

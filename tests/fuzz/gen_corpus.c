@@ -51,14 +51,6 @@ write_file(const char *sub, const char *name, const void *p, size_t n)
 		die(path);
 }
 
-static const struct wire_field *
-list_field(const struct wire_struct *s)
-{
-	if (s->nfields > 0 && s->fields[s->nfields - 1].type == WT_LIST)
-		return &s->fields[s->nfields - 1];
-	return NULL;
-}
-
 /* Fill msg (a struct for s) with in-range values: variant 0 takes every
  * minimum, variant 1 typical values, variant 2 every maximum (byte
  * fields at most sizeof pool). The list member is left empty. */
@@ -116,7 +108,7 @@ static void
 encode_generic(struct buf *out, const struct wire_opdesc *d, int frame,
 	       int variant, unsigned nitems)
 {
-	const struct wire_field *lf = list_field(&d->body);
+	const struct wire_field *lf = wire_list_field(&d->body);
 	void *msg = calloc(1, d->body.size), *item;
 	struct wire_enc e;
 	unsigned i;
