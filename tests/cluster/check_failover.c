@@ -43,7 +43,7 @@
 #include "wire.h"
 
 /* What the test asserts about timing, beyond "eventually". The cluster
- * config says election_timeout_ms 300; the margin covers ASan. */
+ * config says election_timeout_ms 500; the margin covers ASan. */
 #define FAILOVER_BOUND_MS 3000	/* a paused primary replaced */
 #define ISR_SHRINK_BOUND_MS 3000	/* a paused backup leaves the ISR */
 

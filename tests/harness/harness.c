@@ -116,7 +116,11 @@ write_conf(const struct h_cluster *c, const char *extra)
 		fprintf(f, "replica %u %s %u %u\n", c->r[i].id,
 		    replica_host(&c->r[i]), c->r[i].client_port,
 		    c->r[i].internal_port);
-	fprintf(f, "heartbeat_ms 20\nelection_timeout_ms 300\n"
+	/* The shipped election timeout: a replica takes a stall of half of
+	 * it for a pause (a primary steps down), and a loaded CI machine
+	 * can stall a loop for 150 ms (one slow fsync) where it rarely does
+	 * for 250. Heartbeats faster than shipped keep the tests short. */
+	fprintf(f, "heartbeat_ms 20\nelection_timeout_ms 500\n"
 	    "client_timeout_ms 1500\ndata_dir %s\n", c->dir);
 	if (extra)
 		fprintf(f, "%s\n", extra);
