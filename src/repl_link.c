@@ -892,6 +892,22 @@ on_heartbeat(struct repl *r, struct peer *p, const uint8_t *payload,
 	 * silence would end with us acknowledging writes alone. */
 	if (s->role == ROLE_PRIMARY && hb.epoch > s->epoch)
 		repl_step_down(r, "a peer promised a newer epoch");
+	/* Two primaries of one epoch must never be (rule 1); should it
+	 * happen anyway, neither may go on. We step down and start a round
+	 * of a newer epoch, whose promises make the other step down too. */
+	if (s->role == ROLE_PRIMARY && hb.primary_id == p->id &&
+	    hb.epoch == s->epoch) {
+		log_error("replica %u also leads epoch %llu", p->id,
+		    (unsigned long long)hb.epoch);
+		repl_step_down(r, "another primary of the same epoch");
+		repl_start_round(r, "two primaries of one epoch");
+		return;
+	}
+	/* Nor does anyone follow a second primary of the epoch whose
+	 * primary it accepted (or was). */
+	if (hb.primary_id == p->id && hb.epoch == r->accepted_epoch &&
+	    r->accepted_primary != 0 && r->accepted_primary != p->id)
+		return;
 	/* A primary of a newer epoch than ours (or the one we follow): follow
 	 * it. We never accept an epoch below what we promised. */
 	if (hb.primary_id == p->id && hb.epoch >= r->promised &&

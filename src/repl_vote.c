@@ -200,16 +200,37 @@ repl_on_ballot(struct repl *r, struct peer *p, const uint8_t *payload,
 
 /* ---- deciding ------------------------------------------------------------ */
 
+/* A ballot from every peer that may cast one: each whose link is up, and
+ * each we have not heard from since we started unless its process is
+ * provably gone (refused). The latter may well be alive and in this
+ * round: a replica that restarted and lost its primary before its other
+ * links came back up once decided alone, won, and led the same epoch as
+ * the winner of the others (check_members). Half the election timeout
+ * still ends the wait (repl_round_tick). */
 static int
 have_all_ballots(struct repl *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->npeers; i++)
-		if (r->peers[i].state == LINK_UP &&
-		    find_ballot(&r->round, r->peers[i].id) == NULL)
+	for (i = 0; i < r->npeers; i++) {
+		const struct peer *p = &r->peers[i];
+
+		if (find_ballot(&r->round, p->id) != NULL)
+			continue;
+		if (p->state == LINK_UP || (p->last_heard == 0 && !p->refused))
 			return 0;
+	}
 	return 1;
+}
+
+/* Have we accepted (or followed) another primary for the round's epoch?
+ * Then we must never lead it ourselves: one primary per epoch. */
+static int
+follows_another(const struct repl *r)
+{
+	return r->accepted_epoch == r->round.epoch &&
+	    r->accepted_primary != 0 &&
+	    r->accepted_primary != r->srv->self->id;
 }
 
 static void
@@ -219,6 +240,13 @@ establish(struct repl *r)
 
 	if (s->stopping)
 		return;
+	if (follows_another(r)) {
+		log_info("round %llu: not taking it: we follow replica %u in "
+		    "that epoch", (unsigned long long)r->round.epoch,
+		    r->accepted_primary);
+		r->round.announced = 0;
+		return;
+	}
 	struct wire_R_EPOCH ep;
 	struct isr isr;
 	struct logpos mine;
@@ -381,7 +409,11 @@ decide(struct repl *r)
 	switch (d.outcome) {
 	case ELECT_WINNER:
 		r->waiting_for = 0;
-		if (d.winner == s->self->id)
+		if (d.winner == s->self->id && follows_another(r))
+			log_info("round %llu: not announcing: we follow replica "
+			    "%u in that epoch", (unsigned long long)
+			    r->round.epoch, r->accepted_primary);
+		else if (d.winner == s->self->id)
 			announce(r);
 		else if (s->role == ROLE_BACKUP && s->epoch == r->round.epoch &&
 		    s->primary_id == d.winner)
