@@ -228,7 +228,7 @@ clean:
 FUZZ_CC       ?= clang
 FUZZ_NAMES    := client_frames internal_frames apply config
 FUZZ_SRCS     := src/buf.c src/wire.c src/config.c src/log.c src/store.c \
-                 src/store_apply.c src/store_query.c
+                 src/store_apply.c src/store_query.c src/store_results.c
 FUZZ_DIR      := build/fuzz
 FUZZ_RDIR     := build/fuzz/regress
 FUZZ_CFLAGS    = -std=c11 -g -O1 -fno-omit-frame-pointer \

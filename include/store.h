@@ -134,6 +134,12 @@ int store_drafts(struct store *s, uint64_t uid, store_draft_cb *cb, void *ud);
 int store_draft(struct store *s, uint64_t uid, uint64_t id,
 		struct wire_item_DRAFT *d);	/* 0 found, 1 not */
 
+/* Stored results move from the log rows into the requests table in
+ * batches, at every lsn that is a multiple of this (the same on every
+ * replica); the log keeps every record above the last such lsn, whatever
+ * log_keep says (store_log_prune). */
+#define STORE_RESULTS_BATCH 256
+
 /* The stored result of a client request: 0 found (reply_op may be 0 for
  * requests that store no reply, e.g. LOGIN), 1 not found, 2 not found
  * because its result was pruned (the client's floor is at or above seq). */
@@ -178,7 +184,8 @@ int store_log_read(struct store *s, uint64_t from, store_record_cb *cb,
 int store_log_epoch(struct store *s, uint64_t lsn, uint64_t *epoch);
 /* The lowest lsn still in the log (0: empty). */
 uint64_t store_log_first(struct store *s);
-/* Delete log records below lsn `below` (never the last record), at most
+/* Delete log records below lsn `below` (never the last record, nor one
+ * above the last multiple of STORE_RESULTS_BATCH), at most
  * `batch` of them; inside or outside a transaction. Returns how many, or
  * -1. Pruning changes only the log, not the state it produced. */
 int store_log_prune(struct store *s, uint64_t below, unsigned batch);

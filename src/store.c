@@ -4,8 +4,10 @@
  * the log back. The effect of records is in store_apply.c, the read
  * queries in store_query.c. See store.h for the contracts.
  *
- * Schema (version 2; meta.schema_version; version 1 lacked request_floors,
- * which opening creates):
+ * Schema (version 3; meta.schema_version; version 1 lacked request_floors,
+ * which opening creates; version 3 fills requests in batches from the log
+ * (store_results.c), so an older chatd, which looks only at requests,
+ * would miss the newest results: it refuses a version-3 store):
  *
  *   meta(key TEXT PRIMARY KEY, value)
  *       Small state. Written by apply: max_msg_id, max_draft_id (id
@@ -39,7 +41,9 @@
  *       indexes sessions_user(user_id), sessions_expiry(expires_at)
  *   requests(client_id, seq, lsn, at, reply_op, reply BLOB,
  *            PRIMARY KEY(client_id, seq)) WITHOUT ROWID
- *       index requests_at(at) for the periodic age-based pruning.
+ *       index requests_at(at) for the periodic age-based pruning. Holds
+ *       the results of records up to the last multiple of
+ *       STORE_RESULTS_BATCH; newer ones are read from their log rows.
  *   request_floors(client_id INTEGER PRIMARY KEY, seq, at)
  *       The client's stored results with seq <= this were pruned (by count
  *       or age), so a retry of one is answered RETRY_TOO_OLD instead of
@@ -48,7 +52,8 @@
  *
  * The log position (last epoch, lsn) is the log row with the largest lsn,
  * read at open and then kept in struct store: apply() advances it after a
- * record succeeded, rollback re-reads it from the database.
+ * record succeeded, rollback re-reads it from the database (and with it
+ * the index of results not yet moved, store_results.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -61,7 +66,7 @@
 #include "log.h"
 #include "store_internal.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 /* WAL frames before an automatic checkpoint (SQLite's default is 1000).
  * A checkpoint writes each page once however often the WAL holds it, and
  * the hot pages (index leaves, the newest rows of each table) are
@@ -206,6 +211,20 @@ store_reset(sqlite3_stmt *st)
 {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
+}
+
+int
+store_exec2(struct store *s, enum store_stmt_id id, const char *sql,
+	    uint64_t a, uint64_t b, const char *what)
+{
+	sqlite3_stmt *st = store_stmt(s, id, sql);
+
+	if (st == NULL)
+		return -1;
+	store_bind_u64(s, st, 1, a);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		store_bind_u64(s, st, 2, b);
+	return store_exec(s, st, what);
 }
 
 int
@@ -389,7 +408,8 @@ sqlfail:
 	return -1;
 }
 
-/* Re-read the cached log position from the database. */
+/* Re-read the cached log position from the database, and the index of the
+ * stored results that have not moved from the log yet. */
 static int
 load_last(struct store *s)
 {
@@ -405,7 +425,7 @@ load_last(struct store *s)
 	s->last_lsn = rc == SQLITE_ROW ? store_col_u64(st, 0) : 0;
 	s->last_epoch = rc == SQLITE_ROW ? store_col_u64(st, 1) : 0;
 	store_reset(st);
-	return 0;
+	return store_results_load(s);
 }
 
 /*
@@ -778,9 +798,12 @@ store_log_prune(struct store *s, uint64_t below, unsigned batch)
 	uint64_t first = store_log_first(s), upto;
 	int rc;
 
-	/* Never the last record: it is where the log ends. */
+	/* Never the last record: it is where the log ends. Never a record
+	 * whose stored result has not moved into the requests table. */
 	if (below > s->last_lsn)
 		below = s->last_lsn;
+	if (below > store_results_moved(s) + 1)
+		below = store_results_moved(s) + 1;
 	if (first == 0 || first >= below)
 		return 0;
 	upto = below - first > batch ? first + batch : below;

@@ -7,7 +7,7 @@
  * record type (port WIRE_PORT_RECORD), field limits of the RECORD item and
  * a payload that decodes. Then the effect (one static function per record
  * type, called from the switch in store_apply), the log row, and the
- * stored result for retries. Effects never fail for a valid record whose
+ * stored result for retries (store_results.c). Effects never fail for a valid record whose
  * users or rows are missing: they do nothing, the same on every replica.
  * An SQLite error half-way returns -1 and the caller rolls the whole
  * transaction back (and exits).
@@ -16,20 +16,15 @@
  * times from r->at, message and draft ids from the payload, user ids from
  * r->lsn. Nothing reads the clock or depends on rowid allocation.
  *
- * Hot path (R_MSG_ADD): four cached statements (message insert resolving
- * both users in SQL, id high-water mark, log row, request result) plus one
- * prune; the decoded payload lives in a union on the stack.
+ * Hot path (R_MSG_ADD): three cached statements (message insert resolving
+ * both users in SQL, id high-water mark, log row); the stored result is
+ * the log row's until its batch moves (store_results.c); the decoded
+ * payload lives in a union on the stack.
  */
 #include <stdint.h>
 #include <string.h>
 #include "log.h"
 #include "store_internal.h"
-
-#define REQUESTS_PER_CLIENT 1024	/* stored results kept per client, */
-#define REQUEST_PRUNE_STEP  64	/* give or take this many */
-#define REQUEST_MAX_AGE_MS  (24ull * 3600 * 1000)
-#define REQUEST_PRUNE_EVERY 1000	/* lsns between age-based prunes */
-#define REQUEST_FLOOR_AGE_MS (7ull * 24 * 3600 * 1000)	/* floor kept */
 
 /* Any decoded record payload. */
 union record {
@@ -69,30 +64,6 @@ user_id(struct store *s, const char *name, uint64_t *uid)
 		*uid = store_col_u64(st, 0);
 	store_reset(st);
 	return rc == SQLITE_ROW ? 0 : 1;
-}
-
-/* Run a cached statement whose parameters are ?1 = a and, if it has a
- * second one, ?2 = b. */
-static int
-exec2(struct store *s, enum store_stmt_id id, const char *sql, uint64_t a,
-      uint64_t b, const char *what)
-{
-	sqlite3_stmt *st = store_stmt(s, id, sql);
-
-	if (st == NULL)
-		return -1;
-	store_bind_u64(s, st, 1, a);
-	if (sqlite3_bind_parameter_count(st) >= 2)
-		store_bind_u64(s, st, 2, b);
-	return store_exec(s, st, what);
-}
-
-/* The same for a statement with the one parameter ?1 = a. */
-static int
-exec1(struct store *s, enum store_stmt_id id, const char *sql, uint64_t a,
-      const char *what)
-{
-	return exec2(s, id, sql, a, 0, what);
 }
 
 /* Store (epoch, lsn) of r under key_epoch / key_lsn. */
@@ -146,25 +117,25 @@ apply_user_del(struct store *s, const struct wire_item_RECORD *r,
 	(void)r;
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (exec1(s, ST_DEL_DRAFTS, "DELETE FROM drafts WHERE owner_id = ?1",
+	if (store_exec1(s, ST_DEL_DRAFTS, "DELETE FROM drafts WHERE owner_id = ?1",
 	    uid, "user del drafts") < 0 ||
-	    exec1(s, ST_DEL_SESSIONS, "DELETE FROM sessions"
+	    store_exec1(s, ST_DEL_SESSIONS, "DELETE FROM sessions"
 	    " WHERE user_id = ?1", uid, "user del sessions") < 0 ||
-	    exec1(s, ST_DEL_INBOX_GONE, "DELETE FROM messages"
+	    store_exec1(s, ST_DEL_INBOX_GONE, "DELETE FROM messages"
 	    " WHERE recipient_id = ?1 AND hidden_r = 0"
 	    " AND (hidden_s = 1 OR sender_id = ?1)", uid,
 	    "user del inbox") < 0 ||
-	    exec1(s, ST_DEL_SENT_GONE, "DELETE FROM messages"
+	    store_exec1(s, ST_DEL_SENT_GONE, "DELETE FROM messages"
 	    " WHERE sender_id = ?1 AND hidden_s = 0"
 	    " AND (hidden_r = 1 OR recipient_id = ?1)", uid,
 	    "user del sent") < 0 ||
-	    exec1(s, ST_DEL_HIDE_IN, "UPDATE messages SET hidden_r = 1"
+	    store_exec1(s, ST_DEL_HIDE_IN, "UPDATE messages SET hidden_r = 1"
 	    " WHERE recipient_id = ?1 AND hidden_r = 0", uid,
 	    "user del hide inbox") < 0 ||
-	    exec1(s, ST_DEL_HIDE_OUT, "UPDATE messages SET hidden_s = 1"
+	    store_exec1(s, ST_DEL_HIDE_OUT, "UPDATE messages SET hidden_s = 1"
 	    " WHERE sender_id = ?1 AND hidden_s = 0", uid,
 	    "user del hide sent") < 0 ||
-	    exec1(s, ST_DEL_USER, "DELETE FROM users WHERE id = ?1",
+	    store_exec1(s, ST_DEL_USER, "DELETE FROM users WHERE id = ?1",
 	    uid, "user del") < 0)
 		return -1;
 	return 0;
@@ -180,7 +151,7 @@ apply_session_open(struct store *s, const struct wire_item_RECORD *r,
 	uint64_t uid;
 	int rc;
 
-	if (exec1(s, ST_SESSION_EXPIRE, "DELETE FROM sessions"
+	if (store_exec1(s, ST_SESSION_EXPIRE, "DELETE FROM sessions"
 	    " WHERE expires_at < ?1", r->at, "session expire") < 0)
 		return -1;
 	rc = user_id(s, m->username, &uid);
@@ -221,7 +192,7 @@ apply_session_end(struct store *s, const struct wire_item_RECORD *r,
 	(void)r;
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	return exec1(s, ST_SESSION_END, "DELETE FROM sessions"
+	return store_exec1(s, ST_SESSION_END, "DELETE FROM sessions"
 	    " WHERE user_id = ?1", uid, "session end");
 }
 
@@ -287,12 +258,12 @@ apply_msg_read(struct store *s, const struct wire_item_RECORD *r,
 static int
 hide_one(struct store *s, uint64_t id, uint64_t uid)
 {
-	if (exec2(s, ST_MSG_HIDE, "UPDATE messages SET"
+	if (store_exec2(s, ST_MSG_HIDE, "UPDATE messages SET"
 	    " hidden_s = CASE WHEN sender_id = ?2 THEN 1 ELSE hidden_s END,"
 	    " hidden_r = CASE WHEN recipient_id = ?2 THEN 1 ELSE hidden_r END"
 	    " WHERE id = ?1 AND (sender_id = ?2 OR recipient_id = ?2)",
 	    id, uid, "msg hide") < 0 ||
-	    exec1(s, ST_MSG_HIDE_GONE, "DELETE FROM messages WHERE id = ?1"
+	    store_exec1(s, ST_MSG_HIDE_GONE, "DELETE FROM messages WHERE id = ?1"
 	    " AND hidden_s = 1 AND hidden_r = 1", id, "msg hide delete") < 0)
 		return -1;
 	return 0;
@@ -355,7 +326,7 @@ apply_draft_del(struct store *s, const struct wire_item_RECORD *r,
 	(void)r;
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	return exec2(s, ST_DRAFT_DEL, "DELETE FROM drafts"
+	return store_exec2(s, ST_DRAFT_DEL, "DELETE FROM drafts"
 	    " WHERE id = ?1 AND owner_id = ?2", m->id, uid, "draft del");
 }
 
@@ -381,7 +352,7 @@ send_draft(struct store *s, uint64_t draft_id, uint64_t uid, uint64_t msg_id,
 	store_bind_u64(s, st, 4, at);
 	if (store_exec(s, st, "draft send") < 0)
 		return -1;
-	return exec2(s, ST_DRAFT_SENT_DEL, "DELETE FROM drafts"
+	return store_exec2(s, ST_DRAFT_SENT_DEL, "DELETE FROM drafts"
 	    " WHERE id = ?1 AND owner_id = ?2", draft_id, uid,
 	    "draft sent delete");
 }
@@ -463,74 +434,6 @@ log_insert(struct store *s, const struct wire_item_RECORD *r)
 	store_bind_u64(s, st, 8, r->reply_op);
 	store_bind_blob(s, st, 9, r->reply.ptr, r->reply.len);
 	return store_exec(s, st, "log insert");
-}
-
-/* Remember (client_id, seq) -> reply; keep at least the client's last
- * REQUESTS_PER_CLIENT seqs; every REQUEST_PRUNE_EVERY lsns drop results
- * older than a day (by record time, so the same on every replica). What is
- * dropped raises the client's floor (see store.c), so a late retry is
- * refused rather than run twice. */
-static int
-remember_request(struct store *s, const struct wire_item_RECORD *r)
-{
-	sqlite3_stmt *st = store_stmt(s, ST_REQ_PUT,
-	    "INSERT OR REPLACE INTO requests(client_id, seq, lsn, at,"
-	    " reply_op, reply) VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-
-	if (st == NULL)
-		return -1;
-	store_bind_u64(s, st, 1, r->client_id);
-	store_bind_u64(s, st, 2, r->seq);
-	store_bind_u64(s, st, 3, r->lsn);
-	store_bind_u64(s, st, 4, r->at);
-	store_bind_u64(s, st, 5, r->reply_op);
-	store_bind_blob(s, st, 6, r->reply.ptr, r->reply.len);
-	if (store_exec(s, st, "request put") < 0)
-		return -1;
-	/* Pruned in steps: one range delete per REQUEST_PRUNE_STEP requests
-	 * touches the client's oldest page once, instead of every time. */
-	if (r->seq <= REQUESTS_PER_CLIENT || r->seq % REQUEST_PRUNE_STEP != 0)
-		return 0;
-	if (exec2(s, ST_REQ_PRUNE_SEQ, "DELETE FROM requests"
-	    " WHERE client_id = ?1 AND seq <= ?2", r->client_id,
-	    r->seq - REQUESTS_PER_CLIENT, "request prune") < 0)
-		return -1;
-	st = store_stmt(s, ST_REQ_FLOOR_SEQ,
-	    "INSERT INTO request_floors(client_id, seq, at) VALUES(?1, ?2, ?3)"
-	    " ON CONFLICT(client_id) DO UPDATE SET"
-	    " seq = max(seq, excluded.seq), at = excluded.at");
-	if (st == NULL)
-		return -1;
-	store_bind_u64(s, st, 1, r->client_id);
-	store_bind_u64(s, st, 2, r->seq - REQUESTS_PER_CLIENT);
-	store_bind_u64(s, st, 3, r->at);
-	return store_exec(s, st, "request floor");
-}
-
-static int
-prune_old_requests(struct store *s, const struct wire_item_RECORD *r)
-{
-	uint64_t cut;
-
-	if (r->lsn % REQUEST_PRUNE_EVERY != 0 || r->at <= REQUEST_MAX_AGE_MS)
-		return 0;
-	cut = r->at - REQUEST_MAX_AGE_MS;
-	/* INDEXED BY: for the GROUP BY the planner would rather walk the
-	 * whole table in key order than sort the (usually empty) range. */
-	if (exec2(s, ST_REQ_FLOOR_AT, "INSERT INTO request_floors"
-	    "(client_id, seq, at) SELECT client_id, max(seq), ?2 FROM requests"
-	    " INDEXED BY requests_at WHERE at < ?1 GROUP BY client_id"
-	    " ON CONFLICT(client_id) DO UPDATE SET"
-	    " seq = max(seq, excluded.seq), at = excluded.at", cut, r->at,
-	    "request floor by age") < 0 ||
-	    exec1(s, ST_REQ_PRUNE_AT, "DELETE FROM requests WHERE at < ?1",
-	    cut, "request age prune") < 0)
-		return -1;
-	if (r->at <= REQUEST_FLOOR_AGE_MS)
-		return 0;
-	return exec1(s, ST_REQ_FLOOR_PRUNE, "DELETE FROM request_floors"
-	    " WHERE at < ?1", r->at - REQUEST_FLOOR_AGE_MS,
-	    "request floor prune");
 }
 
 /* ---- apply ------------------------------------------------------------- */
@@ -645,9 +548,7 @@ store_apply(struct store *s, const struct wire_item_RECORD *r)
 		    (unsigned long long)r->lsn, wire_op_name(r->type));
 		return -1;
 	}
-	if (rc < 0 || log_insert(s, r) < 0 ||
-	    (r->client_id != 0 && remember_request(s, r) < 0) ||
-	    prune_old_requests(s, r) < 0)
+	if (rc < 0 || log_insert(s, r) < 0 || store_results_apply(s, r) < 0)
 		return -1;
 	s->last_epoch = r->epoch;
 	s->last_lsn = r->lsn;

@@ -32,8 +32,7 @@ enum store_stmt_id {
 	ST_META_GET, ST_META_SET, ST_META_RAISE,
 	ST_LOG_LAST, ST_LOG_READ, ST_LOG_EPOCH, ST_LOG_FIRST, ST_LOG_PRUNE,
 	/* store_apply.c */
-	ST_LOG_INSERT, ST_REQ_PUT, ST_REQ_PRUNE_SEQ, ST_REQ_PRUNE_AT,
-	ST_REQ_FLOOR_SEQ, ST_REQ_FLOOR_AT, ST_REQ_FLOOR_PRUNE,
+	ST_LOG_INSERT,
 	ST_USER_ID,
 	ST_USER_ADD,
 	ST_DEL_DRAFTS, ST_DEL_SESSIONS, ST_DEL_INBOX_GONE, ST_DEL_SENT_GONE,
@@ -44,8 +43,18 @@ enum store_stmt_id {
 	/* store_query.c */
 	ST_Q_USER_NAME, ST_Q_USER_ID, ST_Q_FORMER_USER, ST_Q_USERS_COUNT, ST_Q_USERS_PAGE,
 	ST_Q_SESSION, ST_Q_INBOX, ST_Q_UNREAD, ST_Q_AFTER, ST_Q_HISTORY,
-	ST_Q_MESSAGE, ST_Q_DRAFTS, ST_Q_DRAFT, ST_Q_REQUEST, ST_Q_REQUEST_FLOOR,
+	ST_Q_MESSAGE, ST_Q_DRAFTS, ST_Q_DRAFT,
+	/* store_results.c */
+	ST_RES_TAIL, ST_RES_MOVE, ST_RES_CLIENTS, ST_REQ_PRUNE_SEQ,
+	ST_REQ_PRUNE_AT, ST_REQ_FLOOR_SEQ, ST_REQ_FLOOR_AT, ST_REQ_FLOOR_PRUNE,
+	ST_Q_REQUEST, ST_Q_REQUEST_LOG, ST_Q_REQUEST_FLOOR,
 	ST_COUNT
+};
+
+/* One entry of the tail index: a record after the last move. */
+struct store_result_slot {
+	uint64_t client_id, seq;
+	uint64_t lsn;			/* 0: empty slot */
 };
 
 struct store {
@@ -54,6 +63,10 @@ struct store {
 	uint64_t      last_epoch;	/* of the record with the largest lsn */
 	uint64_t      last_lsn;	/* 0: empty log */
 	int           bind_rc;	/* first failed bind since the last step */
+	/* (client_id, seq) -> lsn of the records whose results have not
+	 * moved yet; open addressing, at most half full. */
+	struct store_result_slot tail[2 * STORE_RESULTS_BATCH];
+	unsigned      tail_n;
 };
 
 /* The cached statement id, prepared from sql on first use; NULL (logged)
@@ -83,6 +96,16 @@ const char *store_db_error(sqlite3 *db);
 int  store_exec(struct store *s, sqlite3_stmt *st, const char *what);
 /* Reset after use and clear bindings. */
 void store_reset(sqlite3_stmt *st);
+/* Run the cached statement id (sql) with ?1 = a and, if it has a second
+ * parameter, ?2 = b, to completion: 0 or -1 (logged). */
+int  store_exec2(struct store *s, enum store_stmt_id id, const char *sql,
+		 uint64_t a, uint64_t b, const char *what);
+static inline int
+store_exec1(struct store *s, enum store_stmt_id id, const char *sql,
+	    uint64_t a, const char *what)
+{
+	return store_exec2(s, id, sql, a, 0, what);
+}
 
 /* Column helpers: integers as uint64_t; text copied into dst[cap] only if
  * its length is within [min, cap - 1] bytes and it is valid UTF-8 without
@@ -94,5 +117,17 @@ int      store_col_text(sqlite3_stmt *st, int col, char *dst, size_t cap,
 
 /* meta[key] = max(meta[key], v) (absent counts as 0): id high-water marks. */
 int store_meta_raise(struct store *s, const char *key, uint64_t v);
+
+/* store_results.c. After apply's log row: remember r's result (if it has
+ * a client), move a full batch into the requests table, prune by age.
+ * 0 or -1. */
+int      store_results_apply(struct store *s,
+			     const struct wire_item_RECORD *r);
+/* Rebuild the tail index from the log (after the log position was
+ * (re)loaded). 0 or -1. */
+int      store_results_load(struct store *s);
+/* The highest lsn whose result has moved into the requests table: the
+ * log must keep every record above it. */
+uint64_t store_results_moved(const struct store *s);
 
 #endif

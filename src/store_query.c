@@ -480,59 +480,6 @@ store_draft(struct store *s, uint64_t uid, uint64_t id,
 	return one_row(s, st, conv_draft, d, "draft");
 }
 
-/* 2 if the client's results up to seq were pruned, else 1 (never seen). */
-static int
-request_below_floor(struct store *s, uint64_t client_id, uint64_t seq)
-{
-	sqlite3_stmt *st = store_stmt(s, ST_Q_REQUEST_FLOOR,
-	    "SELECT seq FROM request_floors WHERE client_id = ?1");
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	store_bind_u64(s, st, 1, client_id);
-	rc = store_step(s, st, "request floor");
-	if (rc < 0)
-		return -1;
-	rc = rc == SQLITE_ROW &&
-	    (uint64_t)sqlite3_column_int64(st, 0) >= seq ? 2 : 1;
-	store_reset(st);
-	return rc;
-}
-
-int
-store_request_find(struct store *s, uint64_t client_id, uint64_t seq,
-		   uint16_t *reply_op, struct buf *reply)
-{
-	sqlite3_stmt *st = store_stmt(s, ST_Q_REQUEST,
-	    "SELECT reply_op, reply FROM requests"
-	    " WHERE client_id = ?1 AND seq = ?2");
-	sqlite3_int64 op;
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	store_bind_u64(s, st, 1, client_id);
-	store_bind_u64(s, st, 2, seq);
-	rc = store_step(s, st, "request find");
-	if (rc < 0)
-		return -1;
-	if (rc == SQLITE_DONE) {
-		store_reset(st);
-		return request_below_floor(s, client_id, seq);
-	}
-	op = sqlite3_column_int64(st, 0);
-	if (op < 0 || op > UINT16_MAX ||
-	    sqlite3_column_bytes(st, 1) > (int)WIRE_MAX_REPLY)
-		return corrupt(st, "request find");
-	*reply_op = (uint16_t)op;
-	buf_reset(reply);
-	buf_append(reply, sqlite3_column_blob(st, 1),
-	    (size_t)sqlite3_column_bytes(st, 1));
-	store_reset(st);
-	return 0;
-}
-
 int
 store_max_ids(struct store *s, uint64_t *msg_id, uint64_t *draft_id)
 {

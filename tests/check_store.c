@@ -437,7 +437,7 @@ START_TEST(test_meta)
 	ck_assert_int_eq(store_meta_get_blob(S, "vote", &b), 0);
 	ck_assert_uint_eq(buf_pending(&b), 0);
 	ck_assert_int_eq(store_meta_get_u64(S, "schema_version", &v), 0);
-	ck_assert_uint_eq(v, 2);
+	ck_assert_uint_eq(v, 3);
 	buf_free(&b);
 }
 END_TEST
@@ -1085,6 +1085,16 @@ END_TEST
 
 /* ---- tests: stored results ------------------------------------------------- */
 
+/* Fill with records without a client up to lsn `upto`. */
+static void
+fill_to(uint64_t upto)
+{
+	uint64_t e, l;
+
+	for (store_last(S, &e, &l); l < upto; store_last(S, &e, &l))
+		ck_assert_int_eq(filler(S, NULL), 0);
+}
+
 START_TEST(test_requests)
 {
 	struct extra x = { 77, 1, WIRE_OP_OK, "abc", 3 };
@@ -1114,28 +1124,77 @@ START_TEST(test_requests)
 	x = (struct extra){ 0, 9, WIRE_OP_OK, "x", 1 };
 	ck_assert_int_eq(filler(S, &x), 0);
 	ck_assert_int_eq(store_request_find(S, 0, 9, &op, &r), 1);
-	ck_assert_int_eq(rows(S, "requests"), 2);
 
-	/* At least the last 1024 seqs of a client are kept: pruning runs
-	 * every 64th seq past 1024. */
-	for (seq = 2; seq <= 1087; seq++) {
+	/* The results so far are read from the log; at the batch's last lsn
+	 * they move into the table, and are found there. */
+	ck_assert_int_eq(rows(S, "requests"), 0);
+	fill_to(STORE_RESULTS_BATCH - 1);
+	ck_assert_int_eq(rows(S, "requests"), 0);
+	fill_to(STORE_RESULTS_BATCH);
+	ck_assert_int_eq(rows(S, "requests"), 2);
+	ck_assert_int_eq(store_request_find(S, 77, 1, &op, &r), 0);
+	ck_assert_uint_eq(op, WIRE_OP_OK);
+	ck_assert_mem_eq(buf_head(&r), "abc", 3);
+	ck_assert_int_eq(store_request_find(S, 78, 5, &op, &r), 0);
+	ck_assert_int_eq(store_request_find(S, 0, 9, &op, &r), 1);
+
+	/* At least the last 1024 seqs of a client are kept: when a batch
+	 * moves, each of its clients is pruned to its last 1024. */
+	for (seq = 2; seq <= 1100; seq++) {
 		x = (struct extra){ 77, seq, WIRE_OP_OK, "r", 1 };
 		ck_assert_int_eq(filler(S, &x), 0);
 	}
-	ck_assert_int_eq(store_request_find(S, 77, 1, &op, &r), 0);
-	x = (struct extra){ 77, 1088, WIRE_OP_OK, "r", 1 };
-	ck_assert_int_eq(filler(S, &x), 0);
-	/* seqs up to 64 were pruned: a retry of one is "too old", not
-	 * "new". */
+	/* lsns 257..1355: the batches up to lsn 1280 (seq 1025) moved. */
 	ck_assert_int_eq(store_request_find(S, 77, 1, &op, &r), 2);
-	ck_assert_int_eq(store_request_find(S, 77, 64, &op, &r), 2);
-	ck_assert_int_eq(store_request_find(S, 77, 65, &op, &r), 0);
-	ck_assert_int_eq(store_request_find(S, 77, 1088, &op, &r), 0);
-	ck_assert_int_eq(store_request_find(S, 77, 1089, &op, &r), 1);
+	ck_assert_int_eq(store_request_find(S, 77, 2, &op, &r), 0);
+	ck_assert_int_eq(store_request_find(S, 77, 1025, &op, &r), 0);
+	ck_assert_int_eq(store_request_find(S, 77, 1100, &op, &r), 0);
+	ck_assert_int_eq(store_request_find(S, 77, 1101, &op, &r), 1);
 	ck_assert_int_eq(store_request_find(S, 78, 5, &op, &r), 0);
 	ck_assert_int_eq(store_request_find(S, 78, 1, &op, &r), 1);
 	ck_assert_int_eq(rows(S, "request_floors"), 1);
 	buf_free(&r);
+}
+END_TEST
+
+static struct store *open_dir(void);
+
+/* A result not yet moved is found after a restart (the index of the
+ * log's tail is rebuilt) and is gone with a rolled-back transaction. */
+START_TEST(test_requests_tail)
+{
+	struct extra x = { 41, 1, WIRE_OP_OK, "one", 3 };
+	struct wire_item_RECORD rec;
+	struct wire_R_SESSION_TOUCH m;
+	static const uint8_t h[32];
+	uint16_t op = 0;
+	struct buf r, pl;
+
+	buf_init(&r);
+	buf_init(&pl);
+	S = open_dir();
+	ck_assert_int_eq(filler(S, &x), 0);
+	store_close(S);
+	S = open_dir();
+	ck_assert_int_eq(store_request_find(S, 41, 1, &op, &r), 0);
+	ck_assert_mem_eq(buf_head(&r), "one", 3);
+
+	memset(&m, 0, sizeof m);
+	m.token_hash.ptr = h;
+	m.token_hash.len = 32;
+	wire_encode_payload(&pl, &wire_op(WIRE_OP_R_SESSION_TOUCH)->body, &m);
+	x = (struct extra){ 41, 2, WIRE_OP_OK, "two", 3 };
+	make_record(S, &rec, WIRE_OP_R_SESSION_TOUCH, &pl, &x);
+	ck_assert_int_eq(store_begin(S), 0);
+	ck_assert_int_eq(store_apply(S, &rec), 0);
+	ck_assert_int_eq(store_request_find(S, 41, 2, &op, &r), 0);
+	ck_assert_int_eq(store_rollback(S), 0);
+	ck_assert_int_eq(store_request_find(S, 41, 2, &op, &r), 1);
+	ck_assert_int_eq(store_request_find(S, 41, 1, &op, &r), 0);
+	buf_free(&pl);
+	buf_free(&r);
+	store_close(S);
+	S = NULL;
 }
 END_TEST
 
@@ -1363,7 +1422,8 @@ log_cb(void *ud, const struct wire_item_RECORD *r)
 }
 
 /* Pruning deletes old log records in bounded batches, never the last
- * one, and leaves the state and the log's end untouched. */
+ * one nor one whose stored result has not moved into the requests table,
+ * and leaves the state and the log's end untouched. */
 START_TEST(test_log_prune)
 {
 	struct wire_R_EPOCH ep;
@@ -1373,10 +1433,10 @@ START_TEST(test_log_prune)
 
 	memset(&ep, 0, sizeof ep);
 	ep.primary_id = 1;
-	for (i = 0; i < 30; i++)
+	for (i = 0; i < STORE_RESULTS_BATCH + 30; i++)
 		ck_assert_int_eq(apply_m(S, WIRE_OP_R_EPOCH, &ep), 0);
 	store_last(S, &e, &l);
-	ck_assert_uint_eq(l, 30);
+	ck_assert_uint_eq(l, STORE_RESULTS_BATCH + 30);
 	ck_assert_uint_eq(store_log_first(S), 1);
 	before = dump(S, 0);
 	/* A batch of 10 at a time. */
@@ -1386,13 +1446,14 @@ START_TEST(test_log_prune)
 	ck_assert_int_eq(store_log_prune(S, 25, 10), 4);
 	ck_assert_uint_eq(store_log_first(S), 25);
 	ck_assert_int_eq(store_log_prune(S, 25, 10), 0);
-	/* Never past the last record. */
-	ck_assert_int_eq(store_log_prune(S, 1000, 1000), 5);
-	ck_assert_uint_eq(store_log_first(S), 30);
+	/* Never past the last batch moved. */
+	ck_assert_int_eq(store_log_prune(S, 10000, 10000),
+	    STORE_RESULTS_BATCH + 1 - 25);
+	ck_assert_uint_eq(store_log_first(S), STORE_RESULTS_BATCH + 1);
 	store_last(S, &e2, &l2);
-	ck_assert_uint_eq(l2, 30);
+	ck_assert_uint_eq(l2, STORE_RESULTS_BATCH + 30);
 	ck_assert_uint_eq(e2, e);
-	ck_assert_int_eq(store_log_epoch(S, 29, &e2), 1);	/* gone */
+	ck_assert_int_eq(store_log_epoch(S, STORE_RESULTS_BATCH, &e2), 1);
 	after = dump(S, 0);
 	ck_assert_str_eq(before, after);	/* the state is the same */
 	free(before);
@@ -1400,7 +1461,7 @@ START_TEST(test_log_prune)
 	/* Records still follow the end. */
 	ck_assert_int_eq(apply_m(S, WIRE_OP_R_EPOCH, &ep), 0);
 	store_last(S, &e2, &l2);
-	ck_assert_uint_eq(l2, 31);
+	ck_assert_uint_eq(l2, STORE_RESULTS_BATCH + 31);
 }
 END_TEST
 
@@ -1600,16 +1661,16 @@ START_TEST(test_newer_schema)
 	char err[256] = "";
 
 	S = open_dir();
-	ck_assert_int_eq(store_meta_set_u64(S, "schema_version", 3), 0);
+	ck_assert_int_eq(store_meta_set_u64(S, "schema_version", 4), 0);
 	store_close(S);
 	S = store_open(dbdir, 0, err, sizeof err);
 	ck_assert_ptr_null(S);
-	ck_assert_msg(strstr(err, "schema version 3") != NULL, "err: %s", err);
+	ck_assert_msg(strstr(err, "schema version 4") != NULL, "err: %s", err);
 }
 END_TEST
 
 /* A version 1 store (before request_floors) opens, gains the table and
- * says version 2. */
+ * says version 3. */
 START_TEST(test_schema_upgrade)
 {
 	char path[256];
@@ -1626,7 +1687,7 @@ START_TEST(test_schema_upgrade)
 	sqlite3_close(db);
 	S = open_dir();
 	ck_assert_int_eq(store_meta_get_u64(S, "schema_version", &v), 0);
-	ck_assert_uint_eq(v, 2);
+	ck_assert_uint_eq(v, 3);
 	ck_assert_int_eq(rows(S, "request_floors"), 0);
 	ck_assert_int_eq(store_request_find(S, 1, 1, &(uint16_t){ 0 },
 	    &(struct buf){ 0 }), 1);
@@ -1949,6 +2010,7 @@ store_suite(void)
 	tcase_add_test(tf, test_persistence);
 	tcase_add_test(tf, test_newer_schema);
 	tcase_add_test(tf, test_schema_upgrade);
+	tcase_add_test(tf, test_requests_tail);
 	tcase_add_test(tf, test_copy_in_steps);
 	tcase_add_test(tf, test_open_errors);
 

@@ -118,7 +118,7 @@ START_TEST(test_add_and_remove_under_load)
 	h_sender_init(&s1, &cl, 0x51, "alice", "pa", "bob", "m-", 8);
 	CHECK(h_sender_register(&s1, "bob", "pb", T_MS) == 0, "%s", s1.err);
 	CHECK(h_sender_register(&s1, "alice", "pa", T_MS) == 0, "%s", s1.err);
-	h_sender_queue(&s1, 300);
+	h_sender_queue(&s1, 600);
 	CHECK(h_sender_pump(&s1, 50, T_MS) == 0, "%s", s1.err);
 
 	/* Add replica 4 while messages flow; start it with --join. */
@@ -128,11 +128,13 @@ START_TEST(test_add_and_remove_under_load)
 	snprintf(cport, sizeof cport, "%u", cl.r[n].client_port);
 	snprintf(iport, sizeof iport, "%u", cl.r[n].internal_port);
 	check_chatctl(0, "add", id4, "127.0.0.1", cport, iport, "added");
-	CHECK(h_sender_pump(&s1, 100, T_MS) == 0, "%s", s1.err);
+	/* Past the first batch of stored results (STORE_RESULTS_BATCH
+	 * lsns), below which the log may be pruned. */
+	CHECK(h_sender_pump(&s1, 300, T_MS) == 0, "%s", s1.err);
 	other = (p + 1) % 3;	/* join through any member */
 	snprintf(join, sizeof join, "127.0.0.1:%u", cl.r[other].internal_port);
 	CHECK(h_replica_start_args(&cl, n, args) == 0, "r4 did not start");
-	CHECK(h_sender_pump(&s1, 200, T_MS) == 0, "%s", s1.err);
+	CHECK(h_sender_pump(&s1, 400, T_MS) == 0, "%s", s1.err);
 	CHECK(h_wait_isr(&cl, p, 4, T_MS) == 0, "r4 did not enter the ISR");
 	CHECK(h_sender_pump(&s1, s1.n, T_MS) == 0, "%s", s1.err);
 	CHECK(h_wait_converged(&cl, p, 4, T_MS) == 0, "not converged");

@@ -386,7 +386,8 @@ START_TEST(test_retry_is_applied_once)
 END_TEST
 
 /* A retry whose stored result was pruned (the client sent over 1024
- * newer requests since; pruning runs every 64th seq) is refused with
+ * newer requests since; pruning runs when a batch of results moves into
+ * the requests table, every STORE_RESULTS_BATCH lsns) is refused with
  * RETRY_TOO_OLD instead of running again: the message exists once, not
  * twice. */
 START_TEST(test_retry_too_old)
@@ -412,7 +413,9 @@ START_TEST(test_retry_too_old)
 	snprintf(s.to, sizeof s.to, "dave");
 	snprintf(s.body, sizeof s.body, "once");
 	first = seq + 1;
-	for (i = 0; i < 1090; i++) {	/* up to seq 1092: pruned to 68 */
+	/* Up to seq ~1402 (lsn ~1410): the batch moved at lsn 1280 holds
+	 * seqs up to ~1272 and prunes the client to seqs above ~248. */
+	for (i = 0; i < 1400; i++) {
 		s.seq = ++seq;
 		h_raw_send(fd, WIRE_OP_SEND, 100 + i, &s);
 		expect_frame(fd, WIRE_OP_SENT, 100 + i, &b);
@@ -433,7 +436,7 @@ START_TEST(test_retry_too_old)
 	expect_frame(fd, WIRE_OP_INBOX_INFO, 5002, &b);
 	ck_assert_int_eq(wire_decode(wire_op(WIRE_OP_INBOX_INFO),
 	    buf_head(&b), buf_pending(&b), &ic, NULL), 0);
-	ck_assert_uint_eq(ic.total, 1090);
+	ck_assert_uint_eq(ic.total, 1400);
 	close(fd);
 	buf_free(&b);
 	stop_all();
