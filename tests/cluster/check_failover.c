@@ -511,29 +511,6 @@ START_TEST(test_old_primary_rejoins)
 }
 END_TEST
 
-/* Rule 1: no two primaries ever share an epoch. One look at every
- * running replica. */
-static void
-check_one_primary_per_epoch(void)
-{
-	struct h_status st[H_MAX_REPLICAS];
-	int i, j, ok[H_MAX_REPLICAS];
-
-	for (i = 0; i < cl.n; i++)
-		ok[i] = h_running(&cl, i) && h_status(&cl, i, &st[i], 1000) == 0;
-	for (i = 0; i < cl.n; i++)
-		for (j = i + 1; j < cl.n; j++)
-			CHECK(!(ok[i] && ok[j] && st[i].role == H_ROLE_PRIMARY &&
-			    st[j].role == H_ROLE_PRIMARY &&
-			    st[i].epoch == st[j].epoch), "two primaries of epoch "
-			    "%llu: r%u (log (%llu,%llu)) and r%u (log (%llu,%llu))",
-			    (unsigned long long)st[i].epoch, cl.r[i].id,
-			    (unsigned long long)st[i].last_epoch,
-			    (unsigned long long)st[i].last_lsn, cl.r[j].id,
-			    (unsigned long long)st[j].last_epoch,
-			    (unsigned long long)st[j].last_lsn);
-}
-
 /* The continued old primary p steps down: wait until every running
  * replica, p included, follows one primary; return it. It should be q,
  * the one elected during the pause; a second election is reported. */
@@ -544,7 +521,7 @@ follows_as_backup(int p, int q)
 	int now;
 
 	for (;;) {
-		check_one_primary_per_epoch();
+		h_check_rule1(&cl);
 		now = h_wait_primary(&cl, 100);
 		if (now >= 0 && now != p)
 			break;

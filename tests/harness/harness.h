@@ -284,6 +284,9 @@ void h_sender_drop(struct h_sender *s);
 int  h_other_than(const struct h_cluster *c, int a, int b);
 /* A primary every running replica follows, within H_ELECT_MS: its index. */
 int  h_expect_primary(struct h_cluster *c);
+/* Rule 1 (DESIGN.md §6): no two running replicas say they are primary of
+ * the same epoch. One STATUS of each. */
+void h_check_rule1(struct h_cluster *c);
 /* Replica p (still primary) has n ISR members within H_REJOIN_MS. */
 void h_expect_isr(struct h_cluster *c, int p, int n);
 /* h_expect_primary, then h_expect_isr with every replica of c. */
