@@ -707,7 +707,7 @@ empty_store(void)
 	if (store_in_txn(kept) ||
 	    sqlite3_exec(kept->db, "DELETE FROM log; DELETE FROM users;"
 	    " DELETE FROM messages; DELETE FROM drafts; DELETE FROM sessions;"
-	    " DELETE FROM requests;"
+	    " DELETE FROM requests; DELETE FROM request_floors;"
 	    " DELETE FROM meta WHERE key <> 'schema_version'", NULL, NULL,
 	    NULL) != SQLITE_OK || store_rollback(kept) != 0)
 		fz_fail("cannot empty the store: %s", sqlite3_errmsg(kept->db));
