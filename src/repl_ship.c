@@ -423,7 +423,7 @@ repl_on_append(struct repl *r, struct peer *p, const uint8_t *payload,
 			repl_send_catchup(r);	/* a gap */
 			return;
 		}
-		if (server_apply_replicated(s, &rec) < 0)
+		if (server_apply_record(s, &rec) < 0)
 			return;		/* fatal, already handled */
 	}
 	r->need_ack = 1;

@@ -350,10 +350,6 @@ write_record(struct server *s, struct client *c, uint32_t request_id,
 
 	if (s->fatal || s->role != ROLE_PRIMARY)
 		return -1;
-	if (!store_in_txn(s->store) && store_begin(s->store) < 0) {
-		server_storage_failed(s, "begin");
-		return -1;
-	}
 	store_last(s->store, &last_epoch, &last_lsn);
 	memset(&r, 0, sizeof r);
 	r.epoch = s->epoch;
@@ -369,14 +365,8 @@ write_record(struct server *s, struct client *c, uint32_t request_id,
 		r.reply.ptr = buf_head(reply);
 		r.reply.len = (uint32_t)buf_pending(reply);
 	}
-	if (store_apply(s->store, &r) < 0) {
-		server_storage_failed(s, wire_op_name(rec_type));
+	if (server_apply_record(s, &r) < 0)
 		return -1;
-	}
-	if (rec_type == WIRE_OP_R_ISR)
-		repl_isr_applied(&s->repl);
-	if (rec_type == WIRE_OP_R_MEMBERS)
-		repl_members_applied(&s->repl);
 	p = pending_append(s);
 	p->lsn = r.lsn;
 	p->wait_lsn = r.lsn;
@@ -410,8 +400,10 @@ server_write_system(struct server *s, uint16_t type, const struct buf *payload)
 	return write_record(s, NULL, 0, NULL, 0, type, payload, 0, NULL, 0);
 }
 
+/* Apply rec in this turn's transaction (opened if need be) and let the
+ * replication layer see what it changed. */
 int
-server_apply_replicated(struct server *s, const struct wire_item_RECORD *rec)
+server_apply_record(struct server *s, const struct wire_item_RECORD *rec)
 {
 	if (s->fatal)
 		return -1;

@@ -141,10 +141,11 @@ void server_release(struct server *s);
 /* Primary: a record nobody asked for (R_EPOCH, R_ISR). 0 or -1. */
 int  server_write_system(struct server *s, uint16_t type,
 			 const struct buf *payload);
-/* Backup: apply a record from the primary inside this turn's
- * transaction. 0, or -1 after a storage failure (fatal). */
-int  server_apply_replicated(struct server *s,
-			     const struct wire_item_RECORD *rec);
+/* Apply a record (the primary's own, or one from the primary on a
+ * backup) inside this turn's transaction. 0, or -1 after a storage
+ * failure (fatal). */
+int  server_apply_record(struct server *s,
+			 const struct wire_item_RECORD *rec);
 /* A write to the store failed (what: which): roll back this turn, drop
  * every unacknowledged reply, and stop — a replica whose disk fails
  * fail-stops, and the others take over. */
