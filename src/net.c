@@ -22,10 +22,11 @@
  * COLD_POLL_MS): a cold connection's next request waits about that long
  * to be seen, and no pass pays for all of them at once. A cold connection
  * that shows any event, or gets output it cannot write at once, turns hot
- * again (CV_WARM, applied before the next poll). Entries move between the parts only between dispatch walks,
- * except that an added entry swaps itself into the hot part at once: the
- * cold entry it displaces goes to the end, where a walk in progress does
- * not reach it (its readiness is level-triggered and seen on a later pass).
+ * again (CV_WARM, applied before the next poll). Entries move between the
+ * parts only between dispatch walks, except that an added entry swaps
+ * itself into the hot part at once: the cold entry it displaces goes to
+ * the end, where a walk in progress does not reach it (its readiness is
+ * level-triggered and seen on a later pass).
  *
  * Pass order (loop_run_once):
  *   1. poll(), timeout = min(caller's limit, earliest timer), or 0 when work
@@ -1446,11 +1447,7 @@ loop_hot_count(const struct loop *l)
 	return l->nhot;
 }
 
-/* Poll the next slice of the cold part, without waiting: each pass that
- * comes cold_poll_ms/COLD_SLICES after the last takes 1/COLD_SLICES of
- * them, so every cold entry is looked at about every cold_poll_ms and no
- * pass pays for all of them at once. Sets *from, *to; returns poll()'s
- * count (0 when it was not this pass's turn). */
+/* The time between two cold slices. */
 static uint64_t
 cold_slice_ms(const struct loop *l)
 {
@@ -1458,6 +1455,11 @@ cold_slice_ms(const struct loop *l)
 	    1;
 }
 
+/* Poll the next slice of the cold part, without waiting: each pass that
+ * comes cold_slice_ms() after the last takes 1/COLD_SLICES of them, so
+ * every cold entry is looked at about every cold_poll_ms and no pass pays
+ * for all of them at once. Sets *from, *to; returns poll()'s count (0
+ * when it was not this pass's turn). */
 static int
 poll_cold_slice(struct loop *l, uint64_t now, size_t *from, size_t *to)
 {
