@@ -299,18 +299,18 @@ snap_end(struct repl *r, struct peer *p, const struct wire_SNAP_END *e)
 	if (si == NULL || e->epoch != si->epoch)
 		return;
 	auth_digest_final(&si->digest, digest);
-	if (fsync(si->fd) < 0) {
-		log_error("syncing the snapshot from replica %u: %s", p->id,
-		    strerror(errno));
-		repl_snap_cancel(p);
-		server_storage_failed(r->srv, "snapshot fsync");
-		return;
-	}
 	if (si->received != si->size || !auth_equal(digest, e->digest.ptr, 32)) {
 		log_error("snapshot from replica %u is damaged; asking again",
 		    p->id);
 		repl_snap_cancel(p);
 		repl_send_catchup(r);
+		return;
+	}
+	if (fsync(si->fd) < 0) {
+		log_error("syncing the snapshot from replica %u: %s", p->id,
+		    strerror(errno));
+		repl_snap_cancel(p);
+		server_storage_failed(r->srv, "snapshot fsync");
 		return;
 	}
 	close(si->fd);

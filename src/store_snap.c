@@ -7,10 +7,11 @@
  * into a file that it then streams — a few pages per loop turn, between
  * transactions, so a large store does not stall the loop; writes made
  * meanwhile through the same connection are carried into the copy by
- * SQLite, so the finished file is the store as of the last step; the backup writes the stream to a
- * file of its own, checks the digest, and installs it in place of its
- * store: close, remove the old WAL, rename, reopen. The rename is the
- * atomic step: a crash before it leaves the old store, after it the new.
+ * SQLite, so the finished file is the store as of the last step. The
+ * backup writes the stream to a file of its own, checks the digest, and
+ * installs it in place of its store: close, remove the old WAL, rename,
+ * reopen. The rename is the atomic step: a crash before it leaves the old
+ * store, after it the new.
  */
 #include <errno.h>
 #include <fcntl.h>
