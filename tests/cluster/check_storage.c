@@ -97,12 +97,25 @@ has_exited(int i)
 	    WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid != 0;
 }
 
-/* Send in batches until replica i stops by itself: it must exit with
- * status 1 and log the storage failure. */
+/* Replica i, which has exited, stopped as a storage failure should: exit
+ * status 1 and the reason in its log. Reaps it. */
+static void
+check_storage_stop(int i)
+{
+	int st = h_replica_stop(&cl, i, SIGKILL);
+
+	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
+	    "r%u did not exit with status 1 (wait status 0x%x)", cl.r[i].id,
+	    (unsigned)st);
+	CHECK(h_log_contains(&cl, i, "storage failure"),
+	    "r%u's log does not say why it stopped", cl.r[i].id);
+}
+
+/* Send in batches until replica i stops by itself. */
 static void
 send_until_stopped(struct h_sender *s, int i)
 {
-	int sent = 0, st;
+	int sent = 0;
 
 	while (!has_exited(i) && sent < MAX_SENDS) {
 		h_send_some(s, 20, 1);
@@ -112,12 +125,7 @@ send_until_stopped(struct h_sender *s, int i)
 	    cl.r[i].id, sent);
 	fprintf(stderr, "storage: r%u stopped after %d more messages\n",
 	    cl.r[i].id, sent);
-	st = h_replica_stop(&cl, i, SIGKILL);	/* reaps it */
-	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
-	    "r%u did not exit with status 1 (wait status 0x%x)", cl.r[i].id,
-	    (unsigned)st);
-	CHECK(h_log_contains(&cl, i, "storage failure"),
-	    "r%u's log does not say why it stopped", cl.r[i].id);
+	check_storage_stop(i);
 }
 
 /* The replica comes back with room: it rejoins, and everything
@@ -184,7 +192,7 @@ START_TEST(test_snapshot_disk_full)
 {
 	struct h_sender s;
 	struct rlimit old, low;
-	int p, b, rc, st;
+	int p, b, rc;
 	uint64_t deadline;
 
 	ck_assert_int_eq(h_cluster_create(&cl, 3, "log_keep 10"), 0);
@@ -208,10 +216,7 @@ START_TEST(test_snapshot_disk_full)
 		poll(NULL, 0, 20);	/* polling an observable state */
 	CHECK(has_exited(b), "r%u still runs with its disk full",
 	    cl.r[b].id);
-	st = h_replica_stop(&cl, b, SIGKILL);	/* reaps it */
-	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 1,
-	    "r%u did not exit with status 1 (wait status 0x%x)", cl.r[b].id,
-	    (unsigned)st);
+	check_storage_stop(b);
 	CHECK(h_log_contains(&cl, p, "sending a snapshot") &&
 	    h_log_contains(&cl, b, "writing the snapshot"),
 	    "r%u did not stop while writing a snapshot", cl.r[b].id);
